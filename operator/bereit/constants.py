@@ -75,3 +75,7 @@ ENV_LOG_FORMAT = "BEREIT_LOG_FORMAT"  # json | text
 ENV_SERVICE_NAME = "BEREIT_SERVICE_NAME"
 ENV_EXTRA_PACKAGES = "BEREIT_EXTRA_PACKAGES"  # space-separated pip requirements
 ENV_PACKAGE_CACHE_DIR = "BEREIT_PACKAGE_CACHE_DIR"
+# `bereit-server fetch` sends this as the Authorization header of an https:// model download.
+ENV_FETCH_AUTHORIZATION = "BEREIT_FETCH_AUTHORIZATION"
+PACKAGE_CACHE_DIR = "/var/bereit/packages"
+RUNTIME_UID = 10001

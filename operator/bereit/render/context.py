@@ -28,6 +28,9 @@ class ResolvedService:
     models: tuple[Model, ...]
     compute_target: ComputeTarget
     runtime: RuntimeSettings
+    # A digest of the user's code ConfigMap (spec.inference.code.configMap), read by the
+    # controller: a change of the code rolls the pods even though the pod spec is the same.
+    code_digest: str | None = None
 
     @property
     def name(self) -> str:

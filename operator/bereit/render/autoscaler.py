@@ -1,0 +1,53 @@
+"""The HorizontalPodAutoscaler (autoscaling/v2) that follows CPU utilization."""
+
+from __future__ import annotations
+
+from bereit.render import names
+from bereit.render.context import ResolvedService
+
+# Scale down only after load has stayed low this long, so a short lull does not drop replicas.
+SCALE_DOWN_STABILIZATION_SECONDS = 300
+
+
+def render_autoscaler(resolved: ResolvedService) -> dict | None:
+    """None when the replica count is fixed: then there is no HPA."""
+    spec = resolved.service.spec
+    if not spec.autoscaling:
+        return None
+    autoscale = spec.effective_autoscale
+    period = autoscale.refresh_seconds
+    return {
+        "apiVersion": "autoscaling/v2",
+        "kind": "HorizontalPodAutoscaler",
+        "metadata": names.object_meta(resolved, names.deployment_name(resolved)),
+        "spec": {
+            "scaleTargetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": names.deployment_name(resolved)},
+            "minReplicas": autoscale.min_replicas,
+            "maxReplicas": autoscale.max_replicas,
+            "metrics": [
+                {
+                    "type": "Resource",
+                    "resource": {
+                        "name": "cpu",
+                        "target": {"type": "Utilization", "averageUtilization": autoscale.target_utilization},
+                    },
+                }
+            ],
+            # refreshSeconds (the seeds' autoscale_refresh_seconds) is how often the count may change.
+            "behavior": {
+                "scaleUp": {
+                    "stabilizationWindowSeconds": 0,
+                    "selectPolicy": "Max",
+                    "policies": [
+                        {"type": "Percent", "value": 100, "periodSeconds": period},
+                        {"type": "Pods", "value": 4, "periodSeconds": period},
+                    ],
+                },
+                "scaleDown": {
+                    "stabilizationWindowSeconds": SCALE_DOWN_STABILIZATION_SECONDS,
+                    "selectPolicy": "Max",
+                    "policies": [{"type": "Percent", "value": 100, "periodSeconds": period}],
+                },
+            },
+        },
+    }
