@@ -1,0 +1,63 @@
+# Shared settings and helpers for the e2e/cluster scripts. Sourced, not run.
+# shellcheck shell=bash
+
+CLUSTER_LIB_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source=versions.env
+. "$CLUSTER_LIB_DIR/versions.env"
+
+BEREIT_CACHE=${BEREIT_CACHE:-$HOME/.cache/bereit}
+K8S_CACHE=$BEREIT_CACHE/k8s-$K8S_VERSION
+BIN_DIR=$K8S_CACHE/bin
+STATE=${BEREIT_CLUSTER_DIR:-$BEREIT_CACHE/cluster}
+
+# Network of the one-node cluster. The bridge's own address is the node's address: pods
+# reach the API server and the kubelet there, and it exists only on this machine.
+NODE_NAME=${BEREIT_NODE_NAME:-bereit-node}
+BRIDGE=bereit0
+POD_CIDR=10.244.0.0/24
+CLUSTER_CIDR=10.244.0.0/16
+NODE_IP=10.244.0.1
+SERVICE_CIDR=10.96.0.0/16
+KUBERNETES_SERVICE_IP=10.96.0.1
+DNS_SERVICE_IP=10.96.0.10
+CLUSTER_DOMAIN=cluster.local
+APISERVER_PORT=${BEREIT_APISERVER_PORT:-6443}
+ETCD_CLIENT_PORT=${BEREIT_ETCD_PORT:-2379}
+ETCD_PEER_PORT=$((ETCD_CLIENT_PORT + 1))
+
+# Images built by install-deps.sh / base-image.sh (docker tags; containerd sees docker.io/...).
+PAUSE_IMAGE=bereit/pause:$PAUSE_VERSION
+COREDNS_IMAGE=bereit/coredns:$COREDNS_VERSION
+METRICS_SERVER_IMAGE=bereit/metrics-server:$METRICS_SERVER_VERSION
+DEBIAN_IMAGE=bereit/debian:$DEBIAN_SUITE
+PYTHON_BASE_IMAGE=bereit/python-base:$DEBIAN_SUITE
+
+export PATH="$BIN_DIR:$PATH"
+
+log() { printf '[%s] %s\n' "$(date +%T)" "$*" >&2; }
+die() { log "error: $*"; exit 1; }
+
+# wait_for SECONDS DESCRIPTION COMMAND...: retry COMMAND every 0.2 s until it succeeds.
+wait_for() {
+  local deadline=$((SECONDS + $1)) what=$2
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.2
+  done
+  log "$what is up"
+}
+
+# The containerd that dockerd talks to is not the node's; the node's has its own socket.
+node_ctr() { ctr --address "$STATE/containerd/containerd.sock" --namespace k8s.io "$@"; }
+
+# ensure_dockerd: start the machine's dockerd in the background unless one answers already.
+# It is a machine service shared with image builds, so down.sh leaves it running.
+ensure_dockerd() {
+  docker info >/dev/null 2>&1 && return 0
+  command -v dockerd >/dev/null || die "dockerd is not installed (run e2e/cluster/install-deps.sh)"
+  mkdir -p "$BEREIT_CACHE/logs"
+  log "starting dockerd (log: $BEREIT_CACHE/logs/dockerd.log)"
+  nohup dockerd >>"$BEREIT_CACHE/logs/dockerd.log" 2>&1 </dev/null &
+  wait_for 60 dockerd docker info || die "dockerd did not start; see $BEREIT_CACHE/logs/dockerd.log"
+}
