@@ -64,6 +64,8 @@ class Toleration(ApiModel):
 
 
 class ResourceDefaults(ApiModel):
+    """Per-replica resources for services on this target that set none."""
+
     cpu: str | None = Field(
         default=None,
         description="CPU for services on this target that set none, as a quantity (0.5, 500m). Default 0.1.",
@@ -84,6 +86,8 @@ class ResourceDefaults(ApiModel):
 
 
 class ComputeTargetSpec(ApiModel):
+    """Which nodes belong to the target and what it is for."""
+
     purpose: Purpose = Field(
         default=Purpose.FAST_PROD,
         description=(
@@ -106,6 +110,8 @@ class ComputeTargetSpec(ApiModel):
 
 
 class ComputeTargetStatus(ApiModel):
+    """What the operator found on the matching nodes."""
+
     observed_generation: int | None = Field(default=None, description="The generation last reconciled.")
     nodes: int | None = Field(default=None, description="Ready, schedulable nodes that match.")
     vcpus: str | None = Field(default=None, description="Allocatable vCPUs of those nodes.")

@@ -43,6 +43,8 @@ class State(StrEnum):
 
 
 class ModelReference(ApiModel):
+    """One Model to serve."""
+
     name: str = Field(description="The model's modelName.", pattern=MODEL_NAME_PATTERN, max_length=63)
     version: int | None = Field(
         default=None,
@@ -98,6 +100,8 @@ class Code(ApiModel):
 
 
 class EnvVar(ApiModel):
+    """An environment variable of the scoring container."""
+
     name: str = Field(description="Variable name.", pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=256)
     value: str = Field(default="", description="Variable value.")
 
@@ -315,11 +319,15 @@ class LivenessProbe(ApiModel):
 
 
 class DataCollection(ApiModel):
+    """Collection of model inputs and outputs, as JSON lines in the replica's log."""
+
     enabled: bool = Field(default=False, description="Write each request's input and output as a JSON line to the replica's log.")
     sample_rate: float = Field(default=1.0, description="Share of requests collected, more than 0 and at most 1.", gt=0, le=1)
 
 
 class Telemetry(ApiModel):
+    """Access logs and Prometheus scraping."""
+
     enabled: bool = Field(
         default=False,
         description="Structured access logs and Prometheus scrape annotations on the replicas.",
@@ -327,6 +335,8 @@ class Telemetry(ApiModel):
 
 
 class InferenceServiceSpec(ApiModel):
+    """The seeds' deployment configuration: models, code, resources, scaling, auth and limits."""
+
     model_config = ApiModel.model_config | {
         "json_schema_extra": cel_rules(
             cel(
@@ -406,12 +416,16 @@ class InferenceServiceSpec(ApiModel):
 
 
 class ResolvedModel(ApiModel):
+    """A model version the service serves."""
+
     name: str = Field(description="modelName.")
     version: int = Field(description="The version served.")
     model: str = Field(description="Name of the Model object.")
 
 
 class InferenceServiceStatus(ApiModel):
+    """Where the service is and how it is doing."""
+
     observed_generation: int | None = Field(default=None, description="The generation last reconciled.")
     state: State | None = Field(default=None, description="Transitioning, Healthy, Unhealthy or Failed.")
     message: str | None = Field(default=None, description="What is wrong, when something is.")

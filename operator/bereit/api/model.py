@@ -136,6 +136,8 @@ class ModelSpec(ApiModel):
 
 
 class ModelStatus(ApiModel):
+    """Whether the version is usable and which services use it."""
+
     observed_generation: int | None = Field(default=None, description="The generation last reconciled.")
     model_name: str | None = Field(default=None, description="The effective model name.")
     used_by: list[str] = Field(
