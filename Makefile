@@ -1,0 +1,35 @@
+# The two commands of the README: `make demo` (the main job) and `make test`.
+PYTHON ?= python3
+PIP_FLAGS ?= -q --disable-pip-version-check --root-user-action=ignore
+
+.PHONY: deps python-deps cluster-deps test test-unit test-integration e2e demo crds check-crds cluster-up cluster-down
+
+python-deps:
+	$(PYTHON) -m pip install $(PIP_FLAGS) -e '.[test]'
+
+cluster-deps:
+	bash e2e/cluster/install-deps.sh
+
+deps: cluster-deps python-deps
+
+## make test: everything the project proves, from a fresh machine (installs what it needs).
+test: deps
+	$(PYTHON) -m pytest tests -ra
+
+test-unit: python-deps
+	$(PYTHON) -m pytest tests/unit -ra
+
+test-integration: deps
+	$(PYTHON) -m pytest tests/integration -ra
+
+crds: python-deps
+	$(PYTHON) -m bereit.api.crds
+
+check-crds:
+	$(PYTHON) -m bereit.api.crds --check
+
+cluster-up: cluster-deps
+	bash e2e/cluster/up.sh full
+
+cluster-down:
+	bash e2e/cluster/down.sh
