@@ -61,3 +61,50 @@ ensure_dockerd() {
   nohup dockerd >>"$BEREIT_CACHE/logs/dockerd.log" 2>&1 </dev/null &
   wait_for 60 dockerd docker info || die "dockerd did not start; see $BEREIT_CACHE/logs/dockerd.log"
 }
+
+# --- processes: each one's pid is in $STATE/run/NAME.pid, its log in $STATE/logs/NAME.log.
+
+proc_pid() { cat "$STATE/run/$1.pid" 2>/dev/null || true; }
+
+# proc_alive NAME: the recorded pid runs and is still the command that was started (a pid
+# can be reused after a reboot or a crash).
+proc_alive() {
+  local pid exe
+  pid=$(proc_pid "$1")
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null || return 1
+  exe=$(cat "$STATE/run/$1.exe" 2>/dev/null) || return 1
+  [[ $(readlink "/proc/$pid/exe" 2>/dev/null) == "$exe" ]]
+}
+
+# start_proc NAME COMMAND...: run in its own session (so it outlives the shell that started
+# it, and a terminal's Ctrl-C does not reach it), unless it is running already.
+start_proc() {
+  local name=$1
+  shift
+  if proc_alive "$name"; then
+    log "$name is running already (pid $(proc_pid "$name"))"
+    return
+  fi
+  mkdir -p "$STATE/run" "$STATE/logs"
+  setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+  echo $! >"$STATE/run/$name.pid"
+  readlink -f "$(command -v "$1")" >"$STATE/run/$name.exe"
+}
+
+# stop_proc NAME [SECONDS]: SIGTERM by pid, SIGKILL after SECONDS (default 10).
+stop_proc() {
+  local name=$1 grace=${2:-10} pid
+  if proc_alive "$name"; then
+    pid=$(proc_pid "$name")
+    kill -TERM "$pid" 2>/dev/null || true
+    local deadline=$((SECONDS + grace))
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      log "$name (pid $pid) ignored SIGTERM; sending SIGKILL"
+      kill -KILL "$pid" 2>/dev/null || true
+      while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done
+    fi
+    log "stopped $name (pid $pid)"
+  fi
+  rm -f "$STATE/run/$name.pid" "$STATE/run/$name.exe"
+}
