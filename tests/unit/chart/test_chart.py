@@ -34,6 +34,7 @@ VALUE_SETS = {
         "image.pullPolicy": "Always",
         "runtimeImage.repository": "registry.example.com/ml/bereit-runtime",
         "runtimeImage.tag": "1.2.3",
+        "runtimeImage.pullPolicy": "Never",
         "imagePullSecrets": [{"name": "registry-credentials"}],
         "logFormat": "text",
         "logLevel": "debug",
@@ -294,10 +295,12 @@ def test_values_reach_the_operator_pod(chart):
     container = operator_container(docs)
     assert container["image"] == "registry.example.com/ml/bereit-operator:1.2.3"
     assert container["imagePullPolicy"] == "Always"
-    assert {"--log-format=plain", "--debug"} <= set(container["args"])
+    assert {"--log-format=plain", "--verbose"} <= set(container["args"])
     env = {item["name"]: item.get("value") for item in container["env"]}
     assert env["BEREIT_RUNTIME_IMAGE"] == "registry.example.com/ml/bereit-runtime:1.2.3"
     assert env["BEREIT_LOG_FORMAT"] == "text"
+    assert env["BEREIT_LOG_LEVEL"] == "DEBUG"
+    assert env["BEREIT_IMAGE_PULL_POLICY"] == "Never"
     assert pod["spec"]["imagePullSecrets"] == [{"name": "registry-credentials"}]
     assert pod["spec"]["priorityClassName"] == "system-cluster-critical"
     assert pod["spec"]["nodeSelector"] == {"kubernetes.io/os": "linux"}
@@ -344,3 +347,15 @@ def test_bad_values_are_refused_naming_the_field(chart, values, complaint):
     assert result.returncode != 0, f"accepted {json.dumps(values)}"
     assert "values don't meet the specifications of the schema" in result.stderr
     assert complaint in result.stderr
+
+
+@pytest.mark.parametrize("name", VALUE_SETS)
+def test_every_setting_the_chart_passes_is_one_the_operator_reads(chart, name):
+    from bereit.settings import Settings
+
+    env = {item["name"]: item.get("value") for item in operator_container(rendered(chart, name))["env"]}
+    passed = {key: value for key, value in env.items() if key.startswith("BEREIT_")}
+    known = {f"BEREIT_{field.upper()}" for field in Settings.model_fields}
+    assert passed.keys() <= known, passed.keys() - known
+    # And the operator accepts the values as given.
+    Settings(**{key.removeprefix("BEREIT_").lower(): value for key, value in passed.items()})
