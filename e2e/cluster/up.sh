@@ -39,7 +39,13 @@ fi
 mkdir -p "$STATE"/{run,logs}
 START=$SECONDS
 
-# A running cluster in the other mode is restarted: the API server's address differs.
+# A full cluster includes the control plane; a control plane alone is restarted as full
+# (the API server's address differs).
+if [[ $MODE == controlplane && $(cat "$STATE/run/mode" 2>/dev/null) == full ]] && proc_alive kube-apiserver; then
+  log "a full cluster is running; it includes the control plane"
+  echo "$STATE/kubeconfig"
+  exit 0
+fi
 if [[ -f $STATE/run/mode && $(cat "$STATE/run/mode") != "$MODE" ]] && proc_alive kube-apiserver; then
   log "a $(cat "$STATE/run/mode") cluster is running; restarting it as $MODE"
   "$CLUSTER_LIB_DIR/down.sh"

@@ -1,0 +1,135 @@
+"""Integration tests run against a real control plane that this session starts once.
+
+Fixtures (all session-scoped unless noted):
+
+- ``kube_cluster`` -> ``localcluster.LocalCluster``: the running control plane (etcd,
+  kube-apiserver, kube-controller-manager, kube-scheduler; no node, so Pods stay Pending).
+  ``.kubeconfig`` (Path), ``.kubectl(*args, input=None) -> stdout``, ``.state_dir``,
+  ``.start_seconds``. Started with ``e2e/cluster/up.sh controlplane --fresh`` in its own
+  folder (~/.cache/bereit/integration-cluster) on its own ports (API server 16443, etcd
+  12379), so it runs beside a developer's full cluster; stopped with ``down.sh`` at the end.
+  The CRDs in ``crds/*.yaml`` are installed and Established before any test runs.
+- ``kubeconfig`` -> ``str``: path of an admin kubeconfig (system:masters) for that cluster.
+- ``kube_api`` -> ``kubernetes.client.ApiClient`` built from that kubeconfig.
+- ``namespace`` (function scope) -> ``str``: a new namespace for one test, deleted after it.
+
+Tests in tests/integration/ are marked ``integration`` automatically. They are skipped, with
+the reason, when the Kubernetes binaries are not built (run ``e2e/cluster/install-deps.sh``).
+
+Environment:
+- ``BEREIT_IT_KUBECONFIG=PATH``: use that cluster instead of starting one (nothing is
+  started or stopped; the CRDs are still applied).
+- ``BEREIT_IT_KEEP=1``: leave the control plane running after the session (the next session
+  then reuses it, with the data the last one left).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    import kubernetes
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def _load_localcluster():
+    # e2e/cluster is not a package; the same module object serves both conftests.
+    if "localcluster" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("localcluster", _REPO / "e2e" / "cluster" / "localcluster.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules["localcluster"] = module
+        spec.loader.exec_module(module)
+    return sys.modules["localcluster"]
+
+
+localcluster = _load_localcluster()
+_HERE = Path(__file__).resolve().parent
+
+
+def _skip_reason() -> str | None:
+    if os.environ.get("BEREIT_IT_KUBECONFIG"):
+        return None
+    try:
+        missing = localcluster.missing_binaries()
+    except Exception as exc:  # bash or the scripts are missing: say so instead of erroring
+        return f"cannot locate the Kubernetes binaries: {exc}"
+    if missing:
+        return (
+            f"Kubernetes binaries not built ({', '.join(missing)} missing in "
+            f"{localcluster.bin_dir()}): run e2e/cluster/install-deps.sh"
+        )
+    return None
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    reason = None
+    checked = False
+    for item in items:
+        if _HERE not in Path(str(item.fspath)).resolve().parents:
+            continue
+        item.add_marker(pytest.mark.integration)
+        if not checked:
+            reason, checked = _skip_reason(), True
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
+
+
+@pytest.fixture(scope="session")
+def kube_cluster() -> Iterator[localcluster.LocalCluster]:
+    external = os.environ.get("BEREIT_IT_KUBECONFIG")
+    if external:
+        path = Path(external).resolve()
+        cluster = localcluster.LocalCluster(state_dir=path.parent, kubeconfig_file=path)
+    else:
+        cluster = localcluster.LocalCluster(
+            state_dir=localcluster.INTEGRATION_STATE, ports=localcluster.INTEGRATION_PORTS
+        )
+        try:
+            cluster.start(fresh=True)
+        except localcluster.ClusterError as exc:
+            cluster.stop(force=True)
+            pytest.fail(f"could not start the control plane: {exc}", pytrace=False)
+    try:
+        localcluster.install_crds(cluster)
+        yield cluster
+    finally:
+        if not external and not os.environ.get("BEREIT_IT_KEEP"):
+            cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def kubeconfig(kube_cluster: localcluster.LocalCluster) -> str:
+    return str(kube_cluster.kubeconfig)
+
+
+@pytest.fixture(scope="session")
+def kube_api(kubeconfig: str) -> Iterator[kubernetes.client.ApiClient]:
+    import kubernetes
+
+    client = kubernetes.config.new_client_from_config(config_file=kubeconfig)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def namespace(kube_api) -> Iterator[str]:
+    import kubernetes
+
+    core = kubernetes.client.CoreV1Api(kube_api)
+    name = f"it-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name, "labels": {"bereit.dev/test": "integration"}}})
+    try:
+        yield name
+    finally:
+        core.delete_namespace(name, propagation_policy="Background")
