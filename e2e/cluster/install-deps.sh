@@ -72,12 +72,14 @@ k8s_ldflags() {
 build_k8s() {
   local flags cmd
   flags=$(k8s_ldflags)
-  # One component after another: each later build reuses the packages compiled before it.
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
+  local etcd_flags="-X go.etcd.io/etcd/api/v3/version.GitSHA=${ETCD_VERSION}"
+  # One component after another, control plane first (usable before the node parts are
+  # built); each later build reuses the packages compiled before it.
+  go_build kube-apiserver "$K8S_VERSION" k8s "$flags" k8s.io/kubernetes/cmd/kube-apiserver
+  go_build etcd "$ETCD_VERSION" k8s "$etcd_flags" go.etcd.io/etcd/server/v3
+  for cmd in kube-controller-manager kube-scheduler kubectl kubelet kube-proxy; do
     go_build "$cmd" "$K8S_VERSION" k8s "$flags" "k8s.io/kubernetes/cmd/$cmd"
   done
-  local etcd_flags="-X go.etcd.io/etcd/api/v3/version.GitSHA=${ETCD_VERSION}"
-  go_build etcd "$ETCD_VERSION" k8s "$etcd_flags" go.etcd.io/etcd/server/v3
   go_build etcdctl "$ETCD_VERSION" k8s "$etcd_flags" go.etcd.io/etcd/etcdctl/v3
 }
 
