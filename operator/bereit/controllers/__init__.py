@@ -1,0 +1,1 @@
+"""kopf handlers for Model, ComputeTarget and InferenceService (registered by importing `main`)."""

@@ -1,0 +1,253 @@
+"""kopf indices: the operator's in-memory view of the cluster, kept current by watches.
+
+Reconciles read from here and make no API reads of their own, so a pass with nothing to do
+costs no requests. Children and pods are kept as small summaries, not whole objects.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import kopf
+
+from bereit.constants import (
+    GROUP,
+    LABEL_SERVICE,
+    PRIMARY_KEY,
+    SECONDARY_KEY,
+    VERSION,
+)
+from bereit.controllers import capacity, health
+from bereit.controllers.resolution import model_name_of
+
+# Annotations on the keys Secret: the regenerate-request value last handled for each key.
+HANDLED_PRIMARY = "bereit.dev/handled-regenerate-primary-key"
+HANDLED_SECONDARY = "bereit.dev/handled-regenerate-secondary-key"
+
+SERVICE_LABEL = {LABEL_SERVICE: kopf.PRESENT}
+# Children and pods: watched with a server-side label selector (see main.configure).
+CHILD_RESOURCES = (
+    ("v1", "services"),
+    ("v1", "configmaps"),
+    ("apps/v1", "deployments"),
+    ("autoscaling/v2", "horizontalpodautoscalers"),
+    ("policy/v1", "poddisruptionbudgets"),
+    ("networking.k8s.io/v1", "networkpolicies"),
+)
+
+
+def plain(body: Mapping[str, Any]) -> dict:
+    """A detached copy without managedFields (large, and not needed once digested)."""
+    copy = json.loads(json.dumps(dict(body)))
+    copy.get("metadata", {}).pop("managedFields", None)
+    return copy
+
+
+def _group_version(api_version: str) -> tuple[str, str]:
+    group, _, version = api_version.rpartition("/")
+    return group, version
+
+
+# --- the operator's own resources ---------------------------------------------------------
+
+@kopf.index(GROUP, VERSION, "inferenceservices")
+async def services_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, name): plain(body)}
+
+
+@kopf.index(GROUP, VERSION, "inferenceservices")
+async def services_by_target_index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
+    return {(namespace, spec.get("computeTarget")): name}
+
+
+@kopf.index(GROUP, VERSION, "inferenceservices")
+async def services_by_model_index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
+    return {(namespace, ref.get("name")): name for ref in spec.get("models") or ()}
+
+
+@kopf.index(GROUP, VERSION, "inferenceservices")
+async def services_by_code_index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict | None:
+    config_map = ((spec.get("inference") or {}).get("code") or {}).get("configMap")
+    return {(namespace, config_map["name"]): name} if config_map else None
+
+
+@kopf.index(GROUP, VERSION, "inferenceservices")
+async def model_users_index(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict:
+    """(namespace, ("object", Model name)) → services serving it; (namespace, ("pin", modelName, version)) → pinning it."""
+    keys = {(namespace, ("object", m.get("model"))) for m in status.get("models") or ()}
+    keys |= {(namespace, ("pin", ref.get("name"), ref.get("version"))) for ref in spec.get("models") or () if ref.get("version")}
+    return {key: name for key in keys}
+
+
+@kopf.index(GROUP, VERSION, "models")
+async def models_index(namespace: str, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, model_name_of(body)): plain(body)}
+
+
+@kopf.index(GROUP, VERSION, "models")
+async def model_names_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, name): model_name_of(body)}
+
+
+@kopf.index(GROUP, VERSION, "computetargets")
+async def targets_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, name): plain(body)}
+
+
+@kopf.index("v1", "nodes")
+async def nodes_index(name: str, body: kopf.Body, **_: Any) -> dict:
+    return {name: capacity.node_facts(body)}
+
+
+# --- children -----------------------------------------------------------------------------
+
+def _child_summary(body: Mapping[str, Any]) -> dict:
+    meta = body["metadata"]
+    owner = next((o.get("uid") for o in meta.get("ownerReferences") or () if o.get("controller")), None)
+    return {
+        "apiVersion": body.get("apiVersion"),
+        "kind": body.get("kind"),
+        "name": meta["name"],
+        "uid": meta.get("uid"),
+        "owner": owner,
+        "fields": health.fields_digest(body),
+        "deleting": bool(meta.get("deletionTimestamp")),
+    }
+
+
+def _register_child_index(api_version: str, plural: str) -> None:
+    group, version = _group_version(api_version)
+
+    async def child_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+        return {(namespace, labels[LABEL_SERVICE]): _child_summary(body)}
+
+    child_index.__name__ = f"{plural}_children_index"
+    kopf.index(group, version, plural, labels=SERVICE_LABEL, id=child_index.__name__)(child_index)
+
+
+for _api_version, _plural in CHILD_RESOURCES:
+    _register_child_index(_api_version, _plural)
+
+
+@kopf.index("apps", "v1", "deployments", labels=SERVICE_LABEL)
+async def deployments_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[LABEL_SERVICE]): health.deployment_summary(body)}
+
+
+@kopf.index("v1", "pods", labels=SERVICE_LABEL)
+async def pods_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[LABEL_SERVICE]): health.pod_summary(body)}
+
+
+def _decoded(data: Mapping[str, str], key: str) -> str:
+    try:
+        return base64.b64decode(data.get(key, "")).decode()
+    except (ValueError, UnicodeDecodeError):
+        return ""
+
+
+def keys_secret_summary(body: Mapping[str, Any]) -> dict:
+    """The keys are kept only to take them out of messages that come from replicas."""
+    meta = body["metadata"]
+    data = body.get("data") or {}
+    annotations = meta.get("annotations") or {}
+    return {
+        "name": meta["name"],
+        "uid": meta.get("uid"),
+        "resourceVersion": meta.get("resourceVersion"),
+        "handledPrimary": annotations.get(HANDLED_PRIMARY),
+        "handledSecondary": annotations.get(HANDLED_SECONDARY),
+        "keys": (_decoded(data, PRIMARY_KEY), _decoded(data, SECONDARY_KEY)),
+    }
+
+
+@kopf.index("v1", "secrets", labels=SERVICE_LABEL)
+async def keys_secrets_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
+    return {(namespace, labels[LABEL_SERVICE]): keys_secret_summary(body)}
+
+
+@kopf.index("v1", "configmaps")
+async def config_map_digests_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
+    """A digest of every ConfigMap: a user's code ConfigMap changing rolls the services using it."""
+    payload = json.dumps([body.get("data") or {}, body.get("binaryData") or {}], sort_keys=True)
+    return {(namespace, name): hashlib.sha256(payload.encode()).hexdigest()[:16]}
+
+
+class Caches:
+    """Typed reads over the kopf indices (which kopf hands to every handler by name)."""
+
+    def __init__(self, indices: Mapping[str, kopf.Index]) -> None:
+        self._i = indices
+
+    def _one(self, index: str, key: Any) -> Any:
+        store = self._i[index].get(key)
+        if not store:
+            return None
+        for value in store:
+            return value
+        return None
+
+    def _all(self, index: str, key: Any) -> list:
+        return list(self._i[index].get(key, ()))
+
+    # resources
+    def service(self, namespace: str, name: str) -> dict | None:
+        return self._one("services_index", (namespace, name))
+
+    def services(self) -> Iterator[dict]:
+        for store in self._i["services_index"].values():
+            yield from store
+
+    def services_on_target(self, namespace: str, target: str) -> list[str]:
+        return sorted(set(self._all("services_by_target_index", (namespace, target))))
+
+    def services_using_model_name(self, namespace: str, model_name: str) -> list[str]:
+        return sorted(set(self._all("services_by_model_index", (namespace, model_name))))
+
+    def services_using_code(self, namespace: str, config_map: str) -> list[str]:
+        return sorted(set(self._all("services_by_code_index", (namespace, config_map))))
+
+    def model_users(self, namespace: str, reference: tuple) -> list[str]:
+        return sorted(set(self._all("model_users_index", (namespace, reference))))
+
+    def models_named(self, namespace: str, model_name: str) -> list[dict]:
+        return self._all("models_index", (namespace, model_name))
+
+    def model(self, namespace: str, name: str) -> dict | None:
+        model_name = self._one("model_names_index", (namespace, name))
+        if model_name is None:
+            return None
+        return next((b for b in self.models_named(namespace, model_name) if b["metadata"]["name"] == name), None)
+
+    def target(self, namespace: str, name: str) -> dict | None:
+        return self._one("targets_index", (namespace, name))
+
+    def targets(self) -> Iterator[dict]:
+        for store in self._i["targets_index"].values():
+            yield from store
+
+    def nodes(self) -> list[capacity.NodeFacts]:
+        return [facts for store in self._i["nodes_index"].values() for facts in store]
+
+    # children
+    def deployment(self, namespace: str, service: str) -> dict | None:
+        return self._one("deployments_index", (namespace, service))
+
+    def pods(self, namespace: str, service: str) -> list[dict]:
+        return self._all("pods_index", (namespace, service))
+
+    def children(self, namespace: str, service: str) -> list[dict]:
+        found = []
+        for _, plural in CHILD_RESOURCES:
+            found += self._all(f"{plural}_children_index", (namespace, service))
+        return found
+
+    def keys_secret(self, namespace: str, service: str) -> dict | None:
+        return self._one("keys_secrets_index", (namespace, service))
+
+    def config_map_digest(self, namespace: str, name: str) -> str | None:
+        return self._one("config_map_digests_index", (namespace, name))

@@ -1,0 +1,107 @@
+"""One reconcile per object at a time; triggers that arrive meanwhile fold into one more pass.
+
+A resource's own kopf handlers call `run()` and let kopf retry on failure. Watches on related
+objects (a Node for a ComputeTarget, a Deployment for its InferenceService) call `trigger()`:
+many triggers for one object while a pass runs cost one extra pass, not one each, and a failed
+triggered pass is tried again later with backoff.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Hashable
+
+from bereit.kube import KubeError, TransientError
+
+log = logging.getLogger(__name__)
+
+Key = Hashable
+BACKOFF_SECONDS = (1, 2, 5, 10, 20, 40, 60)
+
+
+class Runner:
+    def __init__(self, name: str, reconcile: Callable[[Key], Awaitable[None]], parallel: asyncio.Semaphore) -> None:
+        self.name = name
+        self._reconcile = reconcile
+        self._parallel = parallel
+        self._busy: dict[Key, asyncio.Event] = {}
+        self._queued: set[Key] = set()
+        self._failures: dict[Key, int] = {}
+        self._retry_timers: dict[Key, asyncio.TimerHandle] = {}
+        self._tasks: set[asyncio.Task] = set()
+        self.passes = 0
+
+    async def run(self, key: Key) -> None:
+        """Reconcile now and wait; exceptions reach the caller (kopf retries them)."""
+        async with self._parallel:
+            await self._exclusive(key)
+
+    def trigger(self, key: Key) -> None:
+        """Reconcile soon. A trigger while one is already queued (not started) is absorbed."""
+        if key in self._queued:
+            return
+        self._queued.add(key)
+        task = asyncio.get_running_loop().create_task(self._triggered(key))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def forget(self, key: Key) -> None:
+        """The object is gone: drop its retry timer and failure count."""
+        timer = self._retry_timers.pop(key, None)
+        if timer:
+            timer.cancel()
+        self._failures.pop(key, None)
+
+    async def _exclusive(self, key: Key) -> None:
+        while key in self._busy:
+            await self._busy[key].wait()
+        done = self._busy[key] = asyncio.Event()
+        # From here on, a new trigger means "something changed after this pass read its inputs".
+        self._queued.discard(key)
+        try:
+            self.passes += 1
+            await self._reconcile(key)
+            self._failures.pop(key, None)
+        finally:
+            del self._busy[key]
+            done.set()
+
+    async def _triggered(self, key: Key) -> None:
+        try:
+            async with self._parallel:
+                await self._exclusive(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - any failure of a triggered pass is retried later
+            self._queued.discard(key)
+            failures = self._failures[key] = self._failures.get(key, 0) + 1
+            delay = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS)) - 1]
+            level = logging.INFO if isinstance(exc, TransientError) else logging.WARNING
+            log.log(
+                level,
+                "%s reconcile failed, retrying in %ss: %s",
+                self.name, delay, exc if isinstance(exc, KubeError) else repr(exc),
+                exc_info=not isinstance(exc, KubeError),
+                extra={"object": str(key)},
+            )
+            old = self._retry_timers.pop(key, None)
+            if old:
+                old.cancel()
+            self._retry_timers[key] = asyncio.get_running_loop().call_later(delay, self._retry, key)
+
+    def _retry(self, key: Key) -> None:
+        self._retry_timers.pop(key, None)
+        self.trigger(key)
+
+    async def drain(self) -> None:
+        """Wait for triggered passes (for a clean stop)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def cancel(self) -> None:
+        for timer in self._retry_timers.values():
+            timer.cancel()
+        self._retry_timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
