@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
 
 from bereit import __version__
@@ -48,15 +47,15 @@ def run(argv: list[str] | None = None) -> int:
     except CliError as error:
         output.error(error.message)
         return int(error.exit_code)
-    except click.exceptions.Abort:
+    except (typer.Abort, KeyboardInterrupt):
         output.error("interrupted")
         return 130
-    except click.ClickException as error:
-        error.show()
-        return ExitCode.BAD_INPUT if error.exit_code == 2 else error.exit_code
-    except KeyboardInterrupt:
-        output.error("interrupted")
-        return 130
+    except Exception as error:
+        # Usage errors: click's own, or the copy of click that newer typer releases carry.
+        if hasattr(error, "show") and isinstance(getattr(error, "exit_code", None), int):
+            error.show()
+            return error.exit_code
+        raise
     return int(result) if isinstance(result, int) else 0
 
 
