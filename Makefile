@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP_FLAGS ?= -q --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: deps python-deps cluster-deps test test-unit test-integration e2e demo crds check-crds cluster-up cluster-down
+.PHONY: demo deps python-deps cluster-deps test test-unit test-integration e2e demo crds check-crds cluster-up cluster-down
 
 python-deps:
 	$(PYTHON) -m pip install $(PIP_FLAGS) -e '.[test]'
@@ -33,3 +33,8 @@ cluster-up: cluster-deps
 
 cluster-down:
 	bash e2e/cluster/down.sh
+
+## make demo: the main job — local cluster (or the current context with USE_CURRENT_CONTEXT=1),
+## images, chart, the digits model deployed and scored.
+demo: python-deps
+	$(PYTHON) e2e/demo.py $(if $(USE_CURRENT_CONTEXT),--use-current-context,)
