@@ -15,8 +15,10 @@ from bereit.cli.kube import Kube
 from bereit.constants import INFERENCE_SERVICE_KIND
 
 POLL_SECONDS = 1.0
-# A service that stays Unhealthy this long is reported (a crashing init() never recovers alone).
-UNHEALTHY_GRACE_SECONDS = 120
+# How long a bad state must last before the wait ends with it. Failed can be momentary (a
+# model registered a moment ago is not Ready yet); Unhealthy too (a replica restarting while
+# it rolls); a crashing init() or a refused capacity stays.
+GRACE_SECONDS = {"Failed": 10, "Unhealthy": 60}
 
 
 @contextmanager
@@ -41,12 +43,12 @@ def wait_for_service(
 ) -> dict[str, Any]:
     """Poll until the service (at `generation` or later) is Healthy; CliError when it fails.
 
-    Failed ends the wait at once with the service's message; Unhealthy for longer than
-    UNHEALTHY_GRACE_SECONDS too; TimedOut when `timeout` passes first.
+    Failed or Unhealthy for longer than its GRACE_SECONDS ends the wait with the service's
+    message (exit 1); TimedOut when `timeout` passes first.
     """
     deadline = clock() + timeout
     last_line = None
-    unhealthy_since: float | None = None
+    bad_state: tuple[str, float] | None = None
     console = output.err()
     with step(f"Waiting for service {name}") as update:
         while True:
@@ -65,17 +67,13 @@ def wait_for_service(
                 last_line = line
             if state == "Healthy":
                 return service
-            if state == "Failed":
-                raise CliError(f"service {name} failed: {message or 'no reason given'} (bereit service logs {name})")
-            if state == "Unhealthy":
-                unhealthy_since = unhealthy_since if unhealthy_since is not None else clock()
-                if clock() - unhealthy_since > UNHEALTHY_GRACE_SECONDS:
-                    raise CliError(
-                        f"service {name} has been Unhealthy for {UNHEALTHY_GRACE_SECONDS} s: "
-                        f"{message or 'no reason given'} (bereit service logs {name})"
-                    )
+            if state in GRACE_SECONDS:
+                if bad_state is None or bad_state[0] != state:
+                    bad_state = (state, clock())
+                if clock() - bad_state[1] >= GRACE_SECONDS[state]:
+                    raise CliError(f"service {name} is {state}: {message or 'no reason given'} (bereit service logs {name})")
             else:
-                unhealthy_since = None
+                bad_state = None
             if clock() >= deadline:
                 raise TimedOut(
                     f"service {name} is still {state or 'Pending'} after {timeout:.0f} s"
