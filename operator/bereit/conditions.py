@@ -102,6 +102,7 @@ FAILING_REASONS = frozenset(
         "ContainerConfigError",
         "ProgressDeadlineExceeded",
         "ReplicaFailure",
+        "ComputeTargetDegraded",
     }
 )
 
@@ -118,10 +119,10 @@ def derive_state(verdicts: list[Verdict]) -> State:
     """The printer-column summary: Failed when the spec cannot be deployed, Unhealthy when
     replicas fail, Transitioning while rolling out, Healthy when Ready."""
     for verdict in verdicts:
-        if verdict.type in BLOCKING_TYPES and not verdict.ok:
+        if verdict.type in BLOCKING_TYPES and not verdict.ok and verdict.reason not in FAILING_REASONS:
             return State.FAILED
     for verdict in verdicts:
-        if verdict.type == AVAILABLE and not verdict.ok and verdict.reason in FAILING_REASONS:
+        if not verdict.ok and verdict.reason in FAILING_REASONS:
             return State.UNHEALTHY
     if all(verdict.ok for verdict in verdicts):
         return State.HEALTHY

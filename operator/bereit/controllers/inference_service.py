@@ -72,6 +72,10 @@ async def inference_service_event(type: str | None, namespace: str, name: str, b
             op.models.trigger((namespace, model["metadata"]["name"]))
     for served in (body.get("status") or {}).get("models") or ():
         op.models.trigger((namespace, served.get("model")))
+    if type != "DELETED" and _regeneration_requested(op, namespace, name, body):
+        # kopf leaves bereit.dev/* annotations out of what counts as a change (its own
+        # annotations share the prefix), so a key request is noticed here.
+        op.services.trigger((namespace, name))
     if type == "DELETED":
         op.services.forget((namespace, name))
         op.forget(KIND, namespace, name)
@@ -83,6 +87,18 @@ async def inference_service_event(type: str | None, namespace: str, name: str, b
             op.targets.trigger((namespace, target))
             for other in op.caches.services_on_target(namespace, target):
                 op.services.trigger((namespace, other))
+
+
+def _regeneration_requested(op: Operator, namespace: str, name: str, body: kopf.Body) -> bool:
+    secret = _freshest_secret(op, namespace, name)
+    if secret is None:
+        return False
+    annotations = body.get("metadata", {}).get("annotations") or {}
+    primary = annotations.get(REGENERATE_PRIMARY_KEY_ANNOTATION)
+    secondary = annotations.get(REGENERATE_SECONDARY_KEY_ANNOTATION)
+    return (primary is not None and primary != secret["handledPrimary"]) or (
+        secondary is not None and secondary != secret["handledSecondary"]
+    )
 
 
 def _trigger_owner(op: Operator, namespace: str, labels: kopf.Labels) -> None:
@@ -167,12 +183,16 @@ class Pass:
             return None
         target = ComputeTarget.model_validate(body)
         ready = conditions.find((body.get("status") or {}).get("conditions"), "Ready")
-        if ready is None or ready.get("status") != TRUE:
-            why = ready.get("message") if ready else "it has not been evaluated yet"
-            self.verdicts.append(Verdict(TARGET_READY, FALSE, "ComputeTargetNotReady", f"ComputeTarget {name!r} is not Ready: {why}"))
-            return None
-        self.verdicts.append(Verdict(TARGET_READY, TRUE, "Ready", f"ComputeTarget {name!r}: {ready.get('message', '')}"))
-        return target
+        if ready is not None and ready.get("status") == TRUE:
+            self.verdicts.append(Verdict(TARGET_READY, TRUE, "Ready", f"ComputeTarget {name!r}: {ready.get('message', '')}"))
+            return target
+        why = ready.get("message") if ready else "it has not been evaluated yet"
+        if self.op.ledger.holds(self.namespace, self.name) == name:
+            # Already running there: a target that lost nodes degrades the service, it does not stop it.
+            self.verdicts.append(Verdict(TARGET_READY, FALSE, "ComputeTargetDegraded", f"ComputeTarget {name!r} is not Ready: {why}"))
+            return target
+        self.verdicts.append(Verdict(TARGET_READY, FALSE, "ComputeTargetNotReady", f"ComputeTarget {name!r} is not Ready: {why}"))
+        return None
 
     def code_digest(self, service: InferenceService) -> tuple[bool, str | None]:
         code = service.spec.inference.code
@@ -345,6 +365,7 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
     served = step.old.get("models") or []
     target = None
     if service is not None:
+        seed_ledger(op)
         target = step.target(service)
         code_ok, code_digest = step.code_digest(service)
         resolution = resolve(
