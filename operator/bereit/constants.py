@@ -79,3 +79,6 @@ ENV_PACKAGE_CACHE_DIR = "BEREIT_PACKAGE_CACHE_DIR"
 ENV_FETCH_AUTHORIZATION = "BEREIT_FETCH_AUTHORIZATION"
 PACKAGE_CACHE_DIR = "/var/bereit/packages"
 RUNTIME_UID = 10001
+ENV_HOST = "BEREIT_HOST"  # address bereit-server listens on (default all)
+# Where init() failures are written for the pod status (Kubernetes terminationMessagePath).
+TERMINATION_LOG = "/dev/termination-log"

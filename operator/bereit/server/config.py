@@ -1,0 +1,160 @@
+"""Server settings: one frozen dataclass, filled from the environment and then the command line.
+
+Every setting has an environment variable (the names the operator renders, from
+``bereit.constants``) and a flag; a flag wins over the variable. The flags of Azure ML's
+``azmlinfsrv`` (``--entry_script``, ``--model_dir``, ``--port``, ``--worker_count``) are accepted
+too, so a command line written for it works unchanged.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from bereit import constants as c
+
+AUTH_MODES = ("key", "token", "none")
+LOG_FORMATS = ("json", "text")
+
+# Defaults from the seeds (AksWebservice.deploy_configuration): 60 s scoring timeout, one
+# request at a time per replica, 500 ms max wait, and a queue of 10 requests per replica.
+DEFAULT_SCORING_TIMEOUT_MS = 60_000
+DEFAULT_MAX_CONCURRENT_REQUESTS = 1
+DEFAULT_MAX_QUEUE_WAIT_MS = 500
+DEFAULT_MAX_QUEUE_LENGTH = 10
+DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+
+class ConfigError(ValueError):
+    """A setting has a value the server cannot use; the message names the flag and variable."""
+
+
+@dataclasses.dataclass(frozen=True)
+class ServerConfig:
+    entry_script: Path
+    model_dir: Path | None = None
+    host: str = "0.0.0.0"
+    port: int = c.SERVER_PORT
+    auth_mode: str = "key"
+    keys_dir: Path = Path(c.KEYS_DIR)
+    scoring_timeout_ms: int = DEFAULT_SCORING_TIMEOUT_MS
+    max_concurrent_requests: int = DEFAULT_MAX_CONCURRENT_REQUESTS
+    max_queue_length: int = DEFAULT_MAX_QUEUE_LENGTH
+    max_queue_wait_ms: int = DEFAULT_MAX_QUEUE_WAIT_MS
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    data_collection: str = "off"  # off | stdout | a folder
+    data_collection_sample_rate: float = 1.0
+    log_format: str = "json"
+    access_log: bool = True
+    service_name: str = ""
+
+    def __post_init__(self) -> None:
+        if self.auth_mode not in AUTH_MODES:
+            raise ConfigError(
+                f"--auth-mode / {c.ENV_AUTH_MODE}: {self.auth_mode!r} is not one of {', '.join(AUTH_MODES)}"
+            )
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigError(
+                f"--log-format / {c.ENV_LOG_FORMAT}: {self.log_format!r} is not one of {', '.join(LOG_FORMATS)}"
+            )
+        if not 1 <= self.port <= 65535:
+            raise ConfigError(f"--port / {c.ENV_PORT}: {self.port} is not a port (1-65535)")
+        for name, flag, env, low in (
+            ("scoring_timeout_ms", "--scoring-timeout-ms", c.ENV_SCORING_TIMEOUT_MS, 1),
+            ("max_concurrent_requests", "--max-concurrent-requests", c.ENV_MAX_CONCURRENT_REQUESTS, 1),
+            ("max_queue_length", "--max-queue-length", c.ENV_MAX_QUEUE_LENGTH, 0),
+            ("max_queue_wait_ms", "--max-queue-wait-ms", c.ENV_MAX_QUEUE_WAIT_MS, 0),
+            ("max_request_bytes", "--max-request-bytes", c.ENV_MAX_REQUEST_BYTES, 1),
+        ):
+            if getattr(self, name) < low:
+                raise ConfigError(f"{flag} / {env}: {getattr(self, name)} is below the minimum {low}")
+        if not 0.0 <= self.data_collection_sample_rate <= 1.0:
+            raise ConfigError(
+                f"--data-collection-sample-rate / {c.ENV_DATA_COLLECTION_SAMPLE_RATE}: "
+                f"{self.data_collection_sample_rate} is not between 0 and 1"
+            )
+
+
+# (field, flags, environment variables in order of precedence, type)
+_OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], type]] = [
+    ("entry_script", ("--entry-script", "--entry_script"), (c.ENV_ENTRY_SCRIPT, c.ENV_AZUREML_ENTRY_SCRIPT), Path),
+    ("model_dir", ("--model-dir", "--model_dir"), (c.ENV_MODEL_DIR, c.ENV_AZUREML_MODEL_DIR), Path),
+    ("host", ("--host",), (c.ENV_HOST,), str),
+    ("port", ("--port",), (c.ENV_PORT,), int),
+    ("auth_mode", ("--auth-mode",), (c.ENV_AUTH_MODE,), str),
+    ("keys_dir", ("--keys-dir",), (c.ENV_KEYS_DIR,), Path),
+    ("scoring_timeout_ms", ("--scoring-timeout-ms",), (c.ENV_SCORING_TIMEOUT_MS,), int),
+    # azmlinfsrv's --worker_count is its number of request-handling threads: our concurrency.
+    (
+        "max_concurrent_requests",
+        ("--max-concurrent-requests", "--worker_count"),
+        (c.ENV_MAX_CONCURRENT_REQUESTS,),
+        int,
+    ),
+    ("max_queue_length", ("--max-queue-length",), (c.ENV_MAX_QUEUE_LENGTH,), int),
+    ("max_queue_wait_ms", ("--max-queue-wait-ms",), (c.ENV_MAX_QUEUE_WAIT_MS,), int),
+    ("max_request_bytes", ("--max-request-bytes",), (c.ENV_MAX_REQUEST_BYTES,), int),
+    ("data_collection", ("--data-collection",), (c.ENV_DATA_COLLECTION,), str),
+    (
+        "data_collection_sample_rate",
+        ("--data-collection-sample-rate",),
+        (c.ENV_DATA_COLLECTION_SAMPLE_RATE,),
+        float,
+    ),
+    ("log_format", ("--log-format",), (c.ENV_LOG_FORMAT,), str),
+    ("service_name", ("--service-name",), (c.ENV_SERVICE_NAME,), str),
+]
+
+# azmlinfsrv flags that have no meaning here; accepted so its command lines still start.
+_IGNORED_AZMLINFSRV_FLAGS = (
+    "--appinsights_instrumentation_key",
+    "--health_port",
+    "--access_control_allow_origins",
+    "--config_file",
+)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the server's flags to ``parser`` (used by ``bereit-server`` and ``bereit serve``)."""
+    for field, flags, envs, _ in _OPTIONS:
+        parser.add_argument(*flags, dest=field, default=None, help=f"(env {', '.join(envs)})")
+    parser.add_argument(
+        "--no-access-log", dest="access_log", action="store_false", default=None, help="do not log each request"
+    )
+    for flag in _IGNORED_AZMLINFSRV_FLAGS:
+        parser.add_argument(flag, dest=None, default=None, help=argparse.SUPPRESS)
+
+
+def _convert(value: str, kind: type, flag: str, env: str):
+    try:
+        return kind(value)
+    except ValueError:
+        raise ConfigError(f"{flag} / {env}: {value!r} is not a valid {kind.__name__}") from None
+
+
+def from_sources(args: argparse.Namespace | None = None, environ: Mapping[str, str] | None = None) -> ServerConfig:
+    """Build the config: flags first, then environment variables, then defaults."""
+    environ = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    for field, flags, envs, kind in _OPTIONS:
+        raw = getattr(args, field, None) if args is not None else None
+        if raw is None:
+            raw = next((environ[env] for env in envs if environ.get(env)), None)
+        if raw is not None:
+            values[field] = raw if kind is str else _convert(str(raw), kind, flags[0], envs[0])
+    if args is not None and getattr(args, "access_log", None) is not None:
+        values["access_log"] = args.access_log
+    if "entry_script" not in values:
+        raise ConfigError(
+            f"no entry script: pass --entry-script (or --entry_script) or set {c.ENV_ENTRY_SCRIPT}"
+        )
+    return ServerConfig(**values)  # type: ignore[arg-type]
+
+
+def parse(argv: Sequence[str] | None = None, environ: Mapping[str, str] | None = None) -> ServerConfig:
+    parser = argparse.ArgumentParser(prog="bereit-server")
+    add_arguments(parser)
+    return from_sources(parser.parse_args(argv), environ)

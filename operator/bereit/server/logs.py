@@ -1,0 +1,69 @@
+"""Structured logs: one JSON object a line on stdout (or plain text), access log included."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+
+import orjson
+
+LOGGER = "bereit.server"
+
+
+class _JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": record.created, "level": record.levelname.lower(), "logger": record.name, "msg": record.getMessage()}
+        entry.update(getattr(record, "fields", {}))
+        if record.exc_info:
+            entry["traceback"] = self.formatException(record.exc_info)
+        return orjson.dumps(entry, default=str).decode()
+
+
+def configure(fmt: str) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    if fmt == "json":
+        handler.setFormatter(_JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+
+
+def get() -> logging.Logger:
+    return logging.getLogger(LOGGER)
+
+
+def event(level: int, msg: str, **fields) -> None:
+    get().log(level, msg, extra={"fields": fields})
+
+
+class AccessLog:
+    """One line per request, written directly (the logging module costs more per line)."""
+
+    def __init__(self, enabled: bool, fmt: str, stream=None):
+        self.enabled = enabled
+        self.fmt = fmt
+        self.stream = stream or sys.stdout
+
+    def write(self, method: str, path: str, status: int, started: float, request_id: str, size_in: int, size_out: int) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+        if self.fmt == "json":
+            line = orjson.dumps(
+                {
+                    "time": time.time(),
+                    "level": "info",
+                    "logger": "bereit.access",
+                    "method": method,
+                    "path": path,
+                    "status": status,
+                    "duration_ms": duration_ms,
+                    "request_id": request_id,
+                    "bytes_in": size_in,
+                    "bytes_out": size_out,
+                }
+            ).decode()
+        else:
+            line = f"{method} {path} {status} {duration_ms}ms id={request_id} in={size_in} out={size_out}"
+        self.stream.write(line + "\n")
