@@ -16,6 +16,9 @@ from bereit.render.resources import effective_cpu
 READY = "Ready"
 # Taints that keep pods off a node unless tolerated; PreferNoSchedule only discourages.
 BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
+# Taints Kubernetes itself sets for a node's condition (not-ready, unschedulable, pressure):
+# they say whether a pool member counts now, not whether the node belongs to the pool.
+CONDITION_TAINT_PREFIX = "node.kubernetes.io/"
 
 
 @dataclass(frozen=True)
@@ -60,12 +63,26 @@ def tolerated(tolerations: Iterable[Toleration], taint: tuple[str, str, str]) ->
     return any(t.tolerates({"key": key, "value": value, "effect": effect}) for t in tolerations)
 
 
+def _blocking(target: ComputeTarget, node: NodeFacts, conditions: bool) -> list[tuple[str, str, str]]:
+    return [
+        taint for taint in node.taints
+        if taint[2] in BLOCKING_EFFECTS
+        and taint[0].startswith(CONDITION_TAINT_PREFIX) == conditions
+        and not tolerated(target.spec.tolerations, taint)
+    ]
+
+
 def matches(target: ComputeTarget, node: NodeFacts) -> bool:
-    """The node carries the target's labels and its blocking taints are all tolerated."""
+    """The node carries the target's labels and its own blocking taints are all tolerated."""
     labels = dict(node.labels)
     if any(labels.get(key) != value for key, value in target.spec.node_selector.items()):
         return False
-    return all(tolerated(target.spec.tolerations, taint) for taint in node.taints if taint[2] in BLOCKING_EFFECTS)
+    return not _blocking(target, node, conditions=False)
+
+
+def usable(target: ComputeTarget, node: NodeFacts) -> bool:
+    """A matching node that takes pods now: Ready, not cordoned, no untolerated condition taint."""
+    return node.ready and not node.unschedulable and not _blocking(target, node, conditions=True)
 
 
 @dataclass(frozen=True)
@@ -81,7 +98,7 @@ def measure(target: ComputeTarget, nodes: Iterable[NodeFacts]) -> TargetCapacity
     for node in nodes:
         if not matches(target, node):
             continue
-        if not node.ready or node.unschedulable:
+        if not usable(target, node):
             not_counted += 1
             continue
         count += 1
