@@ -12,9 +12,12 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import docker
+from docker.errors import DockerException, ImageNotFound
 
 from bereit.cli.errors import BadInput, CliError
 
@@ -44,29 +47,33 @@ def check_path(path: Path) -> None:
         raise BadInput(f"model folder {path} holds no files")
 
 
-def build(path: Path, image: str) -> None:
-    """Build the model image with bereit.images (skipped when docker has that tag already)."""
-    try:
-        import docker
-        from docker.errors import DockerException, ImageNotFound
-    except ImportError as error:  # pragma: no cover - docker is a dependency
-        raise CliError(f"the docker package is missing: {error}") from None
-    try:
-        engine = docker.from_env()
-        try:
-            engine.images.get(image)
-            return
-        except ImageNotFound:
-            pass
-    except DockerException as error:
-        raise CliError(f"cannot reach docker to build the model image ({error}): start docker, or register a URI (https:// or pvc://) instead of a local path") from None
+def build(path: Path, image: str, base_image: str, progress: Callable[[str], None]) -> None:
+    """Build the model image with bereit.images (nothing to do when docker has that tag already)."""
     from bereit import images
 
+    try:
+        engine = docker.from_env()
+        engine.images.get(image)
+        return
+    except ImageNotFound:
+        pass
+    except DockerException as error:
+        raise CliError(
+            f"cannot reach docker to build the model image ({error}): start docker, or register "
+            "a URI (https:// or pvc://) instead of a local path"
+        ) from None
     with staged(path) as folder:
         try:
-            images.build_model_image(folder, tag=image)
-        except Exception as error:  # the builder's own errors carry the reason
+            images.build_model_image(folder, image, base_image=base_image, client=engine, progress=progress)
+        except images.ImageBuildError as error:
             raise CliError(f"could not build model image {image}: {error}") from None
+
+
+def default_base_image() -> str:
+    """The runtime's base image, so nodes share every layer but the model's own."""
+    from bereit import images
+
+    return os.environ.get("BEREIT_BASE_IMAGE") or images.DEFAULT_BASE_IMAGE
 
 
 @contextmanager

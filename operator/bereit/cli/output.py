@@ -12,7 +12,6 @@ from typing import Any
 import yaml
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 
 class Format(StrEnum):
@@ -67,17 +66,16 @@ def error(message: str) -> None:
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
-    grid = Table(box=None, show_edge=False, pad_edge=False, padding=(0, 3, 0, 0), header_style="bold")
-    for header in headers:
-        grid.add_column(header.upper(), no_wrap=True, overflow="ignore")
-    count = 0
-    for row in rows:
-        grid.add_row(*(escape(_cell(value)) for value in row))
-        count += 1
-    if count == 0:
+    """Columns as kubectl prints them: upper-case headers, three spaces apart, nothing wrapped."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    if not cells:
         info("No resources found.")
         return
-    out().print(grid)
+    lines = [[h.upper() for h in headers], *cells]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
+    text = "\n".join("   ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
 
 
 def _cell(value: Any) -> str:

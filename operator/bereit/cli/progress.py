@@ -71,7 +71,8 @@ def wait_for_service(
                 if bad_state is None or bad_state[0] != state:
                     bad_state = (state, clock())
                 if clock() - bad_state[1] >= GRACE_SECONDS[state]:
-                    raise CliError(f"service {name} is {state}: {message or 'no reason given'} (bereit service logs {name})")
+                    hint = f"bereit service logs {name}" if state == "Unhealthy" else f"bereit service show {name}"
+                    raise CliError(f"service {name} is {state}: {message or 'no reason given'} ({hint})")
             else:
                 bad_state = None
             if clock() >= deadline:

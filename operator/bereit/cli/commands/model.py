@@ -51,6 +51,7 @@ def register(
     sha256: Annotated[Optional[str], typer.Option("--sha256", help="Expected SHA-256 of an https:// file.")] = None,
     load: Annotated[Load, typer.Option("--load", help="How the cluster gets a locally built model image (see bereit model register --help).", case_sensitive=False)] = Load.AUTO,
     image_registry: Annotated[Optional[str], typer.Option("--registry", envvar="BEREIT_REGISTRY", help="Push the model image to this registry (HOST[/PATH]).")] = None,
+    base_image: Annotated[Optional[str], typer.Option("--base-image", help="Image the model image builds on (default: $BEREIT_BASE_IMAGE, else python:3.11-slim).")] = None,
     namespace: Namespace = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,
@@ -81,9 +82,9 @@ def register(
     else:
         how = distribute.choose(load, image_registry, kube.context_name)
         slug = registry.object_name(ref.name, 1).removesuffix("-v1")
-        with step(f"Building the image for {local}"):
+        with step(f"Building the image for {local}") as update:
             image = modelimage.image_name(slug, modelimage.digest(local))
-            modelimage.build(local, image)
+            modelimage.build(local, image, base_image or modelimage.default_base_image(), update)
         with step(f"Making {image} available to the cluster ({how})"):
             uri = "oci://" + distribute.make_available(image, how, image_registry, kube.context_name)
 

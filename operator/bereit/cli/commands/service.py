@@ -181,7 +181,14 @@ def _containers(pod: dict[str, Any]) -> list[tuple[str, bool]]:
 
 
 def read_keys(kube, service: dict[str, Any]) -> dict[str, str]:
-    secret = kube.read_secret(deployment.keys_secret_name(service))
+    name = service["metadata"]["name"]
+    try:
+        secret = kube.read_secret(deployment.keys_secret_name(service))
+    except NotFound:
+        raise NotFound(
+            f"service {name} has no keys yet: the operator creates them once the service can be "
+            f"deployed (bereit service show {name})"
+        ) from None
     data = secret.get("data") or {}
     return {key: base64.b64decode(data[key]).decode() for key in (PRIMARY_KEY, SECONDARY_KEY) if key in data}
 

@@ -1,0 +1,206 @@
+"""The seeds' whole workflow through the bereit command, on a cluster where pods really run:
+
+compute create → model register (v1, v2: local files become images the node has) → deploy
+from Azure ML's inferenceconfig.json / deploymentconfig.json → service run → keys →
+regen-key → update to v2 (same URL, same keys) → logs → delete.
+
+The operator runs as a process on this machine, watching only the test's namespace, with the
+runtime image (BEREIT_E2E_RUNTIME_IMAGE, default bereit/runtime:<version>) loaded into the node.
+Set BEREIT_E2E_OPERATOR=external when an operator already runs in the cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bereit import __version__
+
+RUNTIME_IMAGE = os.environ.get("BEREIT_E2E_RUNTIME_IMAGE", f"bereit/runtime:{__version__}")
+# Model images build on the runtime's base, which must already be on this machine.
+BASE_IMAGE = os.environ.get("BEREIT_BASE_IMAGE", "bereit/python-base:bookworm")
+REPO = Path(__file__).resolve().parents[1]
+
+# A seed-style entry script that needs nothing but the standard library: the "model" is a
+# factor in model.json, so v1 and v2 answer differently and an update is visible.
+SCORE_PY = """import json
+import os
+
+
+def init():
+    global factor
+    with open(os.path.join(os.getenv("AZUREML_MODEL_DIR"), "model.json")) as f:
+        factor = json.load(f)["factor"]
+
+
+def run(raw_data):
+    data = json.loads(raw_data)["data"]
+    return [x * factor for x in data]
+"""
+INFERENCE_CONFIG = {"entryScript": "score.py", "runtime": "python", "sourceDirectory": "src"}
+DEPLOYMENT_CONFIG = {
+    "computeType": "AKS",
+    "containerResourceRequirements": {"cpu": 0.2, "memoryInGB": 0.25},
+    "numReplicas": 1,
+    "authEnabled": True,
+    "scoringTimeoutMs": 10000,
+    "maxConcurrentRequestsPerContainer": 2,
+    "livenessProbeRequirements": {"periodSeconds": 10, "initialDelaySeconds": 10, "timeoutSeconds": 2, "successThreshold": 1, "failureThreshold": 3},
+    "tags": {"seed": "workflow"},
+    "description": "factor model, seed workflow through the CLI",
+}
+
+
+def _docker_has(image: str) -> bool:
+    return subprocess.run(["docker", "image", "inspect", image], capture_output=True).returncode == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def images_ready(load_images) -> None:
+    for image in (RUNTIME_IMAGE, BASE_IMAGE):
+        if not _docker_has(image):
+            pytest.skip(
+                f"docker image {image} is missing: build it (python -m bereit.images build --only runtime "
+                "--base-image bereit/python-base:bookworm; e2e/cluster/base-image.sh)"
+            )
+    load_images(RUNTIME_IMAGE)
+
+
+@pytest.fixture
+def operator_process(e2e_cluster, e2e_namespace: str, images_ready, tmp_path: Path) -> Iterator[None]:
+    if os.environ.get("BEREIT_E2E_OPERATOR") == "external":
+        yield
+        return
+    port = _free_port()
+    env = {
+        **os.environ,
+        "KUBECONFIG": str(e2e_cluster.kubeconfig),
+        "BEREIT_WATCH_NAMESPACES": e2e_namespace,
+        "BEREIT_LIVENESS_PORT": str(port),
+        "BEREIT_RUNTIME_IMAGE": RUNTIME_IMAGE,
+        "BEREIT_IMAGE_PULL_POLICY": "IfNotPresent",
+        "BEREIT_LOG_FORMAT": "text",
+        "PYTHONUNBUFFERED": "1",
+    }
+    log = (tmp_path / "operator.log").open("wb")
+    process = subprocess.Popen([sys.executable, "-m", "bereit.controllers"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the operator did not start:\n{(tmp_path / 'operator.log').read_text()[-3000:]}")
+            time.sleep(0.5)
+    try:
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture
+def bereit(e2e_cluster, e2e_namespace: str, tmp_path: Path):
+    """The real command (a new process each time) in the test's namespace and folder."""
+    env = {**os.environ, "KUBECONFIG": str(e2e_cluster.kubeconfig), "BEREIT_NAMESPACE": e2e_namespace, "BEREIT_BASE_IMAGE": BASE_IMAGE}
+
+    def call(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "bereit.cli.main", *args], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=timeout
+        )
+        if check and result.returncode != 0:
+            pytest.fail(f"bereit {' '.join(args)} exited {result.returncode}:\n{result.stderr[-3000:]}\n{result.stdout[-2000:]}")
+        return result
+
+    return call
+
+
+def _score(bereit, service: str, data: list[int], timeout: float = 120) -> list[int]:
+    """service run, retried while a new key or replica settles (bounded)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = bereit("service", "run", service, "-d", json.dumps({"data": data}), check=False)
+        if result.returncode == 0:
+            return json.loads(result.stdout)
+        if time.monotonic() > deadline:
+            pytest.fail(f"service run kept failing:\n{result.stderr[-2000:]}")
+        time.sleep(3)
+
+
+def test_seed_workflow_through_the_cli(bereit, operator_process, tmp_path: Path, e2e_cluster, e2e_namespace: str):
+    # Files as the seeds lay them out: a source folder, the two Azure ML config files, models.
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "score.py").write_text(SCORE_PY)
+    (tmp_path / "inferenceconfig.json").write_text(json.dumps(INFERENCE_CONFIG))
+    (tmp_path / "deploymentconfig.json").write_text(json.dumps(DEPLOYMENT_CONFIG))
+    for version, factor in ((1, 2), (2, 3)):
+        folder = tmp_path / f"v{version}"
+        folder.mkdir()
+        (folder / "model.json").write_text(json.dumps({"factor": factor, "nonce": e2e_namespace}))
+
+    target = json.loads(bereit("compute", "create", "-n", "dev", "--purpose", "DevTest", "-o", "json").stdout)
+    ready = {c["type"]: c for c in target["status"]["conditions"]}["Ready"]
+    assert ready["status"] == "True", ready
+
+    # A registered file lands at $AZUREML_MODEL_DIR/model.json, as in the seeds.
+    first = json.loads(bereit("model", "register", "-n", "factor", "-p", "v1/model.json", "--tag", "factor=2", "-o", "json").stdout)
+    second = json.loads(bereit("model", "register", "-n", "factor", "-p", "v2/model.json", "-o", "json").stdout)
+    assert (first["spec"]["version"], second["spec"]["version"]) == (1, 2)
+    assert first["spec"]["source"]["uri"].startswith("oci://bereit-models/factor:")
+
+    deployed = bereit("deploy", "-n", "factor", "-m", "factor:1", "-ic", "inferenceconfig.json", "-dc", "deploymentconfig.json", "--timeout", "480")
+    assert "Healthy" in deployed.stdout, deployed.stdout + deployed.stderr
+    service = json.loads(bereit("service", "show", "factor", "-o", "json").stdout)
+    scoring_uri = service["status"]["scoringUri"]
+    assert scoring_uri.endswith("/score")
+
+    assert _score(bereit, "factor", [1, 2, 3]) == [2, 4, 6]
+
+    keys = json.loads(bereit("service", "keys", "factor", "-o", "json").stdout)
+    renewed = json.loads(bereit("service", "regen-key", "factor", "primary", "-o", "json").stdout)
+    assert renewed["primaryKey"] != keys["primaryKey"] and renewed["secondaryKey"] == keys["secondaryKey"]
+    # The replica reads the new key from its mounted Secret once the kubelet refreshes it.
+    assert _score(bereit, "factor", [5]) == [10]
+
+    updated = bereit("service", "update", "factor", "-m", "factor:2", "--timeout", "480")
+    assert "Healthy" in updated.stdout
+    after = json.loads(bereit("service", "show", "factor", "-o", "json").stdout)
+    assert after["status"]["scoringUri"] == scoring_uri
+    assert after["status"]["modelVersions"] == "factor:2"
+    assert json.loads(bereit("service", "keys", "factor", "-o", "json").stdout) == renewed
+    assert _score(bereit, "factor", [1, 2, 3]) == [3, 6, 9]
+
+    logs = bereit("service", "logs", "factor", "--tail", "50").stdout
+    assert logs.strip(), "the replica wrote no log lines"
+
+    missing = bereit("service", "run", "nothing-here", "-d", "{}", check=False)
+    assert missing.returncode == 3 and "service 'nothing-here' not found" in missing.stderr
+    in_use = bereit("model", "delete", "factor:2", check=False)
+    assert in_use.returncode == 1 and "used by service(s) factor" in in_use.stderr
+
+    bereit("service", "delete", "factor", "--timeout", "120")
+    assert bereit("service", "show", "factor", check=False).returncode == 3
+    bereit("model", "delete", "factor:1", "--timeout", "120")
+    bereit("model", "delete", "factor:2", "--timeout", "120")
+    assert json.loads(bereit("model", "list", "-o", "json").stdout)["items"] == []
