@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import os
+import re
 import threading
 import time
 import traceback
@@ -39,6 +40,11 @@ JSON = b"application/json"
 # Content types run(data) can take as text; anything else needs @rawhttp (415 otherwise).
 _TEXT_TYPES = (b"application/json", b"text/", b"application/x-www-form-urlencoded")
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
+# Python's own json module gives up near 1000 levels (RecursionError inside run()); refuse
+# deeper documents up front with a 400.
+MAX_JSON_DEPTH = 512
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 # A run() call this far past the scoring timeout holds its thread for good: only a restart
 # (liveness failing) gets the slot back, since a Python thread cannot be stopped.
 STUCK_FACTOR, STUCK_EXTRA_S = 2, 30.0
@@ -305,6 +311,8 @@ class ServerApp:
             parsed = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             raise HTTPError(400, "BadRequest", f"the body is not valid JSON: {exc}") from None
+        if _too_deep(body):
+            raise HTTPError(400, "BadRequest", f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
         if script.mode == "text":
             return text
         if not isinstance(parsed, dict):
@@ -369,7 +377,7 @@ class ServerApp:
                 out = orjson.dumps(result, option=_NUMPY)
             except TypeError:
                 try:  # the standard library also takes big integers, tuples as keys…
-                    out = json.dumps(result).encode()
+                    out = json.dumps(result, default=_tolist).encode()
                 except (TypeError, ValueError) as exc:
                     raise _NotSerializable(
                         f"run() returned a {type(result).__name__}, which is not JSON-serialisable: {exc}"
@@ -418,6 +426,29 @@ async def _read_body(receive, limit: int) -> bytes:
         chunks.append(chunk)
         if not message.get("more_body", False):
             return b"".join(chunks)
+
+
+def _tolist(value):
+    """numpy values inside what only the standard library can encode (e.g. with big integers)."""
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _too_deep(body: bytes) -> bool:
+    """Deeper than MAX_JSON_DEPTH (the body is valid JSON). Counting runs in C; the walk over
+    the brackets only happens for bodies with more brackets than the limit."""
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    depth = 0
+    for char in _JSON_STRING.sub(b"", body).translate(None, _NOT_BRACKETS):
+        if char == 91 or char == 123:  # [ {
+            depth += 1
+            if depth > MAX_JSON_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
 
 
 def _query_value(query: bytes, name: bytes) -> bytes | None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import gc
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -38,6 +39,8 @@ from .app import ServerApp, create_app
 from .entry import EntryScriptError
 from .fetch import FetchError, fetch
 
+# A pod may name another terminationMessagePath; tests point it at a temporary file.
+ENV_TERMINATION_LOG = "BEREIT_TERMINATION_LOG"
 # Termination messages longer than this are cut by Kubernetes anyway.
 TERMINATION_LOG_LIMIT = 4000
 # The event loop thread and the run() threads share one GIL: a shorter switch interval than
@@ -45,8 +48,12 @@ TERMINATION_LOG_LIMIT = 4000
 SWITCH_INTERVAL_S = 0.001
 
 
-def write_termination_log(message: str, path: str = c.TERMINATION_LOG) -> None:
-    """Best effort: the file exists only in a Kubernetes container."""
+def write_termination_log(message: str, path: str | None = None) -> None:
+    """Write the reason for the pod status when the file is there (Kubernetes creates it in
+    every container); outside a container nothing is created."""
+    path = path or os.environ.get(ENV_TERMINATION_LOG) or c.TERMINATION_LOG
+    if not os.path.isfile(path):
+        return
     try:
         with open(path, "w") as f:
             f.write(message[:TERMINATION_LOG_LIMIT])
