@@ -9,7 +9,7 @@ import typer
 
 from bereit import __version__
 from bereit.cli import output
-from bereit.cli.commands import compute, deploy, model, service
+from bereit.cli.commands import compute, deploy, model, package, serve, service
 from bereit.cli.errors import CliError, ExitCode
 
 EPILOG = (
@@ -32,6 +32,8 @@ app.add_typer(model.app, name="model")
 app.add_typer(compute.app, name="compute")
 app.add_typer(service.app, name="service")
 app.command("deploy", epilog=EPILOG)(deploy.deploy)
+app.command("package")(package.package)
+app.command("serve", context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(serve.serve)
 
 
 @app.command("version")
