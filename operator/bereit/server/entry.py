@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import inspect
+import itertools
 import os
 import sys
 import traceback
@@ -113,8 +114,15 @@ def set_model_dir(model_dir: Path | None, environ: dict[str, str] | os._Environ 
     return Path(named)
 
 
+_serial = itertools.count(1)
+
+
 def _import(path: Path) -> ModuleType:
-    name = path.stem if path.stem.isidentifier() and path.stem not in sys.modules else "bereit_entry_script"
+    # Under its own name (as Azure ML does) unless taken; inference-schema keys its schemas by
+    # module and function name, so a second script in one process needs a name of its own.
+    name = path.stem
+    if not name.isidentifier() or name in sys.modules:
+        name = f"bereit_entry_{next(_serial)}"
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise EntryScriptError(f"entry script {path} cannot be imported (is it a .py file?)")

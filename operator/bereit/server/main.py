@@ -25,6 +25,7 @@ import argparse
 import gc
 import logging
 import os
+import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -123,6 +124,10 @@ def serve(config: config_mod.ServerConfig) -> int:
         max_concurrent_requests=config.max_concurrent_requests,
         max_queue_length=config.max_queue_length,
     )
+    # uvicorn re-raises the signal it caught once it has drained; with these no-op handlers in
+    # place that ends here, and a drained shutdown exits 0 rather than "killed by SIGTERM".
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: None)
     server.run()
     return 1 if app.init_error is not None else 0
 
