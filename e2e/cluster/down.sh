@@ -21,18 +21,19 @@ esac
 [[ -d $STATE ]] || { log "nothing to stop: $STATE does not exist"; exit 0; }
 
 # Pods' containers: killed through the node's containerd, so their shims exit with them.
+# containerd's CRI plugin deletes most exited tasks itself; delete the rest.
 stop_containers() {
   proc_alive containerd || return 0
-  local ids id
+  local ids id left deadline=$((SECONDS + 15))
   ids=$(node_ctr tasks ls -q 2>/dev/null || true)
+  [[ -n $ids ]] || return 0
   for id in $ids; do node_ctr tasks kill -s SIGKILL "$id" >/dev/null 2>&1 || true; done
-  for id in $ids; do
-    for _ in $(seq 50); do
-      node_ctr tasks delete "$id" >/dev/null 2>&1 && break
-      sleep 0.1
-    done
+  while left=$(node_ctr tasks ls -q 2>/dev/null) && [[ -n $left ]] && ((SECONDS < deadline)); do
+    for id in $left; do node_ctr tasks delete "$id" >/dev/null 2>&1 || true; done
+    sleep 0.2
   done
-  [[ -n $ids ]] && log "stopped $(wc -w <<<"$ids") containers"
+  if [[ -n $left ]]; then log "containers still running: $left"; fi
+  log "stopped $(wc -w <<<"$ids") containers"
 }
 
 # Mounts left under the state folder (pod volumes, container rootfs, network namespaces),
@@ -53,6 +54,15 @@ teardown_network() {
     while iptables -D "$parent" -j "$chain" 2>/dev/null; do :; done
     iptables -F "$chain" 2>/dev/null && iptables -X "$chain" 2>/dev/null || true
   done
+  # The kubelet's own chains, which it never removes.
+  local table
+  for table in filter nat mangle; do
+    while iptables -t "$table" -D INPUT -j KUBE-FIREWALL 2>/dev/null; do :; done
+    while iptables -t "$table" -D OUTPUT -j KUBE-FIREWALL 2>/dev/null; do :; done
+    for chain in KUBE-FIREWALL KUBE-KUBELET-CANARY KUBE-IPTABLES-HINT; do
+      iptables -t "$table" -F "$chain" 2>/dev/null && iptables -t "$table" -X "$chain" 2>/dev/null || true
+    done
+  done
   ip route del "$SERVICE_CIDR" dev "$BRIDGE" 2>/dev/null || true
   ip link del "$BRIDGE" 2>/dev/null || true
   rm -rf "$STATE/cni/ipam"
@@ -62,8 +72,10 @@ stop_proc kube-proxy
 stop_proc kubelet
 stop_containers
 stop_proc containerd
-stop_proc kube-scheduler
-stop_proc kube-controller-manager
+# Clients of the API server first, all at once; etcd last.
+stop_proc kube-scheduler &
+stop_proc kube-controller-manager &
+wait
 stop_proc kube-apiserver 20
 stop_proc etcd
 if [[ $(cat "$STATE/run/mode" 2>/dev/null) == full ]] || ip link show "$BRIDGE" >/dev/null 2>&1; then

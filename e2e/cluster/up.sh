@@ -122,6 +122,7 @@ start_apiserver() {
     --service-account-key-file "$PKI/sa.pub" --service-account-signing-key-file "$PKI/sa.key" \
     --kubelet-client-certificate "$PKI/apiserver-kubelet-client.crt" \
     --kubelet-client-key "$PKI/apiserver-kubelet-client.key" \
+    --kubelet-preferred-address-types InternalIP \
     --requestheader-client-ca-file "$PKI/front-proxy-ca.crt" \
     --requestheader-allowed-names front-proxy-client \
     --requestheader-username-headers X-Remote-User \
@@ -195,6 +196,9 @@ state = "$dir/state"
   sandbox_image = "docker.io/$PAUSE_IMAGE"
   stream_server_address = "127.0.0.1"
   netns_mounts_under_state_dir = true
+  # This VM withholds CAP_SYS_RESOURCE, so no process may lower its oom_score_adj; the
+  # kubelet asks for -998 for every pod sandbox, which runc then fails to set. Clamp to 0.
+  restrict_oom_score_adj = true
   [plugins."io.containerd.grpc.v1.cri".containerd]
     snapshotter = "overlayfs"
     default_runtime_name = "runc"
@@ -202,6 +206,7 @@ state = "$dir/state"
       runtime_type = "io.containerd.runc.v2"
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = false
+        Root = "$dir/runc"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "$STATE/cni/net.d"
@@ -255,7 +260,7 @@ syncFrequency: 10s
 EOF
   start_proc kubelet kubelet --config "$STATE/kubelet-config.yaml" \
     --kubeconfig "$PKI/kubelet.kubeconfig" --root-dir "$dir" --cert-dir "$dir/pki" \
-    --hostname-override "$NODE_NAME" --node-ip "$NODE_IP"
+    --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --oom-score-adj 0
 }
 
 start_kube_proxy() {
@@ -269,6 +274,7 @@ hostnameOverride: $NODE_NAME
 healthzBindAddress: 127.0.0.1:10256
 metricsBindAddress: 127.0.0.1:10249
 nodePortAddresses: ["$NODE_IP/32"]
+oomScoreAdj: 0
 # Leave the machine's conntrack sysctls alone.
 conntrack: {maxPerCore: 0, min: 0, tcpEstablishedTimeout: 0s, tcpCloseWaitTimeout: 0s}
 EOF
@@ -280,9 +286,12 @@ node_ready() {
 }
 
 apply_addons() {
-  sed -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" -e "s|@METRICS_SERVER_IMAGE@|$METRICS_SERVER_IMAGE|g" \
-    -e "s|@DNS_SERVICE_IP@|$DNS_SERVICE_IP|g" -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" \
-    "$CLUSTER_LIB_DIR"/addons/*.yaml | kubectl apply --server-side --force-conflicts -f - >/dev/null
+  local f
+  for f in "$CLUSTER_LIB_DIR"/addons/*.yaml; do
+    sed -e "s|@COREDNS_IMAGE@|$COREDNS_IMAGE|g" -e "s|@METRICS_SERVER_IMAGE@|$METRICS_SERVER_IMAGE|g" \
+      -e "s|@DNS_SERVICE_IP@|$DNS_SERVICE_IP|g" -e "s|@CLUSTER_DOMAIN@|$CLUSTER_DOMAIN|g" "$f" |
+      kubectl apply --server-side --force-conflicts -f - >/dev/null
+  done
   kubectl -n kube-system rollout status deployment/coredns --timeout=90s >/dev/null ||
     die "CoreDNS did not become ready: kubectl -n kube-system describe pods -l k8s-app=kube-dns"
   log "coredns is up"
