@@ -53,8 +53,8 @@ def _toleration(text: str) -> dict[str, str]:
 def create(
     name: Annotated[str, typer.Option("-n", "--name", help="Compute target name.")],
     purpose: Annotated[Purpose, typer.Option("--purpose", "--cluster-purpose", help="DevTest (≥ 2 vCPUs) or FastProd (≥ 12 vCPUs).", case_sensitive=False)] = Purpose.FAST_PROD,
-    node_selector: Annotated[Optional[list[str]], typer.Option("--node-selector", help="Node label KEY=VALUE, repeatable.")] = None,
-    toleration: Annotated[Optional[list[str]], typer.Option("--toleration", help="KEY[=VALUE][:EFFECT] of a node taint, repeatable.")] = None,
+    node_selector: Annotated[Optional[list[str]], typer.Option("--node-selector", metavar="KEY=VALUE", help="Node label KEY=VALUE, repeatable.")] = None,
+    toleration: Annotated[Optional[list[str]], typer.Option("--toleration", metavar="KEY[=VALUE][:EFFECT]", help="KEY[=VALUE][:EFFECT] of a node taint, repeatable.")] = None,
     default_cpu: Annotated[Optional[str], typer.Option("--default-cpu", help="CPU for services that set none, e.g. 0.5.")] = None,
     default_memory: Annotated[Optional[str], typer.Option("--default-memory", help="Memory for services that set none, e.g. 1Gi.")] = None,
     wait: Annotated[bool, typer.Option("--wait/--no-wait", help="Wait for the operator's verdict on the nodes.")] = True,

@@ -19,7 +19,7 @@ from bereit.constants import INFERENCE_SERVICE_KIND
 
 def deploy(
     name: Annotated[Optional[str], typer.Option("-n", "--name", help="Service name (a DNS label, at most 50 characters).")] = None,
-    models: Annotated[Optional[list[str]], typer.Option("-m", "--model", help="NAME:VERSION to serve (NAME alone: its latest version), repeatable.")] = None,
+    models: Annotated[Optional[list[str]], typer.Option("-m", "--model", metavar="NAME[:VERSION]", help="NAME:VERSION to serve (NAME alone: its latest version), repeatable.")] = None,
     inference_config: Annotated[Optional[Path], typer.Option("--ic", "--inference-config-file", "-ic", help="Azure ML inferenceconfig.json/.yml: entry script, source folder, conda file, image.")] = None,
     deployment_config: Annotated[Optional[Path], typer.Option("--dc", "--deploy-config-file", "-dc", help="Azure ML deploymentconfig.json/.yml: resources, scaling, auth, limits, probes.")] = None,
     manifest: Annotated[Optional[Path], typer.Option("-f", "--filename", help="bereit's own format: an InferenceService manifest (as --dry-run -o yaml writes it).")] = None,

@@ -43,8 +43,8 @@ def _row(model: dict[str, Any]) -> list[Any]:
 def register(
     name: Annotated[str, typer.Option("-n", "--name", help="Model name; versions are numbered per name.")],
     path: Annotated[str, typer.Option("-p", "--path", "--asset-path", help="Model file or folder, or a URI: https://…, pvc://CLAIM/PATH, oci://IMAGE.")],
-    tags: Annotated[Optional[list[str]], typer.Option("--tag", "--tags", help="KEY=VALUE, repeatable.")] = None,
-    properties: Annotated[Optional[list[str]], typer.Option("--property", "--properties", help="KEY=VALUE, repeatable.")] = None,
+    tags: Annotated[Optional[list[str]], typer.Option("--tag", "--tags", metavar="KEY=VALUE", help="KEY=VALUE, repeatable.")] = None,
+    properties: Annotated[Optional[list[str]], typer.Option("--property", "--properties", metavar="KEY=VALUE", help="KEY=VALUE, repeatable.")] = None,
     description: Annotated[Optional[str], typer.Option("-d", "--description")] = None,
     framework: Annotated[Optional[str], typer.Option("--model-framework", "--framework", help="e.g. ScikitLearn, Onnx.")] = None,
     framework_version: Annotated[Optional[str], typer.Option("--model-framework-version", "--framework-version")] = None,
@@ -134,7 +134,7 @@ def _model_body(
 @app.command("list")
 def list_models(
     name: Annotated[Optional[str], typer.Option("-n", "--name", help="Only this model's versions.")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option("--tag", help="Only models with KEY=VALUE (or KEY), repeatable.")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option("--tag", metavar="KEY[=VALUE]", help="Only models with KEY=VALUE (or KEY), repeatable.")] = None,
     namespace: Namespace = None,
     context: Context = None,
     kubeconfig: Kubeconfig = None,

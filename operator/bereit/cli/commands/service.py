@@ -346,7 +346,7 @@ def regen_key(
 @app.command("update")
 def update(
     name: Annotated[str, typer.Argument(help="Service name.")],
-    models: Annotated[Optional[list[str]], typer.Option("-m", "--model", help="NAME:VERSION to serve instead (NAME alone: latest), repeatable.")] = None,
+    models: Annotated[Optional[list[str]], typer.Option("-m", "--model", metavar="NAME[:VERSION]", help="NAME:VERSION to serve instead (NAME alone: latest), repeatable.")] = None,
     inference_config: Annotated[Optional[Path], typer.Option("--ic", "--inference-config-file", "-ic", help="New Azure ML inference config (code, packages, image).")] = None,
     deployment_config: Annotated[Optional[Path], typer.Option("--dc", "--deploy-config-file", "-dc", help="New Azure ML deployment config settings.")] = None,
     wait: Wait = True,
