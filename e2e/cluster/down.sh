@@ -78,7 +78,9 @@ stop_proc kube-controller-manager &
 wait
 stop_proc kube-apiserver 20
 stop_proc etcd
-if [[ $(cat "$STATE/run/mode" 2>/dev/null) == full ]] || ip link show "$BRIDGE" >/dev/null 2>&1; then
+# Only a full cluster owns the bridge and the rules; control planes in other state folders
+# run beside it and must leave them alone.
+if [[ $(cat "$STATE/run/mode" 2>/dev/null) == full ]]; then
   teardown_network
 fi
 unmount_state
