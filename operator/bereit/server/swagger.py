@@ -32,6 +32,9 @@ def _schemas(entry: EntryScript) -> tuple[dict, dict, str]:
     output = copy.deepcopy(entry.output_schema) if entry.output_schema else {}
     if entry.mode == "typed":
         body = copy.deepcopy(entry.input_schema)
+        # inference-schema leaves this out; the server refuses a body without these fields.
+        if entry.required_params:
+            body["required"] = list(entry.required_params)
         return body, output, "application/json"
     if entry.mode == "raw":
         return {"type": "string", "format": "binary"}, output, "application/octet-stream"
