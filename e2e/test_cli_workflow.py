@@ -71,14 +71,16 @@ def _free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def images_ready(load_images) -> None:
+def images_ready(load_images, e2e_local: bool) -> None:
     for image in (RUNTIME_IMAGE, BASE_IMAGE):
         if not _docker_has(image):
             pytest.skip(
                 f"docker image {image} is missing: build it (python -m bereit.images build --only runtime "
                 "--base-image bereit/python-base:bookworm; e2e/cluster/base-image.sh)"
             )
-    load_images(RUNTIME_IMAGE)
+    # Another cluster named by KUBECONFIG pulls BEREIT_E2E_RUNTIME_IMAGE itself, unless it is kind.
+    if e2e_local or os.environ.get("BEREIT_KIND_CLUSTER"):
+        load_images(RUNTIME_IMAGE)
 
 
 @pytest.fixture

@@ -280,6 +280,19 @@ def test_registry_credentials_become_an_owned_pull_secret(cli, files, cluster: C
     assert secret.metadata.owner_references[0].uid == service["metadata"]["uid"]
 
 
+def test_dry_run_manifests_are_accepted_by_the_api_server(cli, files, kube_api, namespace: str):
+    """What --dry-run prints for a GitOps repository passes the CRD schema and its CEL rules."""
+    code, out, err = cli("deploy", "-n", "gitops", "-m", "iris:1", "--ic", str(files["ic"]), "--dc", str(files["dc"]), "--ct", "dev", "--dry-run")
+    assert code == 0, err
+    manifest = yaml.safe_load(out)
+    custom = kubernetes.client.CustomObjectsApi(kube_api)
+    created = custom.create_namespaced_custom_object(
+        "bereit.dev", "v1alpha1", namespace, "inferenceservices", manifest, dry_run="All"
+    )
+    assert created["spec"]["inference"]["code"]["inline"] == {"score.py": SCORE_PY}
+    assert created["spec"]["scoring"]["timeoutMs"] == 5000
+
+
 def test_crds_missing_is_explained(kubeconfig: str, capsys, namespace: str):
     """A cluster without bereit's CRDs: asking for a kind the server does not know."""
     from bereit.cli import kube as cli_kube

@@ -94,7 +94,10 @@ def _load_into_local_node(image: str) -> None:
     if save.wait() != 0:
         raise CliError(f"could not save image {image} from docker: {_last_line(save_error)}")
     if load.returncode != 0:
-        raise CliError(f"could not import image {image} into the local node: {_last_line(load.stderr)}")
+        raise CliError(
+            f"could not import image {image} into the local node: {_last_line(load.stderr)}; is the local "
+            "cluster running (e2e/cluster/up.sh full)? Otherwise pass --registry or --load none"
+        )
 
 
 def _require(program: str, hint: str) -> None:
