@@ -19,6 +19,7 @@ POLL_SECONDS = 1.0
 # model registered a moment ago is not Ready yet); Unhealthy too (a replica restarting while
 # it rolls); a crashing init() or a refused capacity stays.
 GRACE_SECONDS = {"Failed": 10, "Unhealthy": 60}
+SILENT_OPERATOR_SECONDS = 20
 
 
 @contextmanager
@@ -46,7 +47,8 @@ def wait_for_service(
     Failed or Unhealthy for longer than its GRACE_SECONDS ends the wait with the service's
     message (exit 1); TimedOut when `timeout` passes first.
     """
-    deadline = clock() + timeout
+    started = clock()
+    deadline = started + timeout
     last_line = None
     bad_state: tuple[str, float] | None = None
     console = output.err()
@@ -58,6 +60,8 @@ def wait_for_service(
             current = (status.get("observedGeneration") or 0) >= wanted
             state = status.get("state") if current else "Transitioning"
             message = status.get("message") or _ready_message(status) or ""
+            if not status and clock() - started > SILENT_OPERATOR_SECONDS:
+                message = "no status from the operator yet: is it running (kubectl get pods -A -l app.kubernetes.io/name=bereit)?"
             replicas = f"{status.get('readyReplicas') or 0}/{status.get('replicas') or 0} replicas ready"
             line = f"{state or 'Pending'} — {replicas}" + (f" — {message}" if message else "")
             if line != last_line:

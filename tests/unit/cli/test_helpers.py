@@ -169,6 +169,12 @@ def test_timeout():
     assert caught.value.exit_code == 5
 
 
+def test_a_silent_operator_is_named_in_the_timeout():
+    timeline = Timeline([(0, {})])
+    with pytest.raises(TimedOut, match="no status from the operator yet: is it running"):
+        progress.wait_for_service(timeline, "svc", timeout=30, clock=timeline.clock, sleep=timeline.sleep)
+
+
 def test_wait_until_gone():
     class Deleting:
         calls = 0
