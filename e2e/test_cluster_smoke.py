@@ -170,16 +170,27 @@ def test_the_service_answers_from_the_host_through_its_cluster_ip(e2e_cluster, e
     if not e2e_local:
         pytest.skip("ClusterIPs are reachable from the host only on the local cluster")
     ip = e2e_cluster.kubectl("get", "service", "echo", "-n", smoke_app, "-o", "jsonpath={.spec.clusterIP}")
-    with urllib.request.urlopen(f"http://{ip}/", timeout=10) as response:
-        assert response.status == 200
-        assert response.read().decode().startswith("echo-")
+
+    def answer() -> str | None:
+        # kube-proxy programs a new Service within a second or two.
+        try:
+            with urllib.request.urlopen(f"http://{ip}/", timeout=5) as response:
+                return response.read().decode()
+        except OSError:
+            return None
+
+    assert wait_until(f"the Service's ClusterIP {ip} to answer", 30, answer).startswith("echo-")
 
 
 def test_the_service_answers_another_pod_by_dns_name(e2e_cluster, smoke_app):
     script = (
-        "import urllib.request\n"
+        "import time, urllib.request\n"
         f"for url in ('http://echo/', 'http://echo.{smoke_app}.svc.cluster.local/'):\n"
-        "    print(url, urllib.request.urlopen(url, timeout=10).read().decode().strip())\n"
+        "    for attempt in range(20):\n"
+        "        try:\n"
+        "            print(url, urllib.request.urlopen(url, timeout=5).read().decode().strip()); break\n"
+        "        except OSError as exc:\n"
+        "            print(url, 'failed:', exc); time.sleep(1)\n"
     )
     _client_pod(e2e_cluster, smoke_app, "dns-client", script)
 

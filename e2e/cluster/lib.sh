@@ -48,6 +48,21 @@ wait_for() {
   log "$what is up"
 }
 
+# write_file FILE < content: replace FILE only when the content differs. Running components
+# watch their files (kube-proxy exits when its configuration file changes), so a repeated
+# up.sh must not touch them.
+write_file() {
+  local tmp
+  tmp=$(mktemp "$1.XXXXXX")
+  cat >"$tmp"
+  if cmp -s "$tmp" "$1"; then
+    rm -f "$tmp"
+  else
+    chmod 600 "$tmp"
+    mv -f "$tmp" "$1"
+  fi
+}
+
 # The containerd that dockerd talks to is not the node's; the node's has its own socket.
 node_ctr() { ctr --address "$STATE/containerd/containerd.sock" --namespace k8s.io "$@"; }
 

@@ -62,7 +62,7 @@ token_of() { awk -F, -v u="$1" '$2 == u { print $1 }' "$PKI/tokens.csv"; }
 # write_kubeconfig FILE SERVER USER: a kubeconfig with the CA embedded, so it can be copied.
 write_kubeconfig() {
   local file=$1 server=$2 user=$3
-  cat >"$file.tmp" <<EOF
+  write_file "$file" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
@@ -81,6 +81,4 @@ contexts:
     user: $user
 current-context: bereit-local
 EOF
-  chmod 600 "$file.tmp"
-  mv "$file.tmp" "$file"
 }

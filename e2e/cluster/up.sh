@@ -46,6 +46,18 @@ if [[ $MODE == controlplane && $(cat "$STATE/run/mode" 2>/dev/null) == full ]] &
   echo "$STATE/kubeconfig"
   exit 0
 fi
+all_running() {
+  local name
+  for name in etcd kube-apiserver kube-controller-manager kube-scheduler; do proc_alive "$name" || return 1; done
+  if [[ $MODE == full ]]; then
+    for name in containerd kubelet kube-proxy; do proc_alive "$name" || return 1; done
+  fi
+}
+if [[ $(cat "$STATE/run/mode" 2>/dev/null) == "$MODE" ]] && ((FRESH == 0)) && all_running; then
+  log "the $MODE cluster is running already"
+  echo "$STATE/kubeconfig"
+  exit 0
+fi
 if [[ -f $STATE/run/mode && $(cat "$STATE/run/mode") != "$MODE" ]] && proc_alive kube-apiserver; then
   log "a $(cat "$STATE/run/mode") cluster is running; restarting it as $MODE"
   "$CLUSTER_LIB_DIR/down.sh"
@@ -163,7 +175,7 @@ start_controllers() {
 start_containerd() {
   local dir=$STATE/containerd
   mkdir -p "$dir" "$STATE/cni/net.d"
-  cat >"$STATE/cni/net.d/10-bereit.conflist" <<EOF
+  write_file "$STATE/cni/net.d/10-bereit.conflist" <<EOF
 {
   "cniVersion": "0.4.0",
   "name": "bereit",
@@ -182,7 +194,7 @@ start_containerd() {
 }
 EOF
   # A containerd of the node's own (the machine's other containerd belongs to dockerd).
-  cat >"$dir/config.toml" <<EOF
+  write_file "$dir/config.toml" <<EOF
 version = 2
 root = "$dir/root"
 state = "$dir/state"
@@ -230,7 +242,7 @@ start_kubelet() {
   mkdir -p "$dir" "$STATE/pod-logs"
   write_kubeconfig "$PKI/kubelet.kubeconfig" "$SERVER" "system:node:$NODE_NAME"
   write_kubeconfig "$PKI/kube-proxy.kubeconfig" "$SERVER" system:kube-proxy
-  cat >"$STATE/kubelet-config.yaml" <<EOF
+  write_file "$STATE/kubelet-config.yaml" <<EOF
 apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 # This VM's kernel has cgroup v1 only; Kubernetes 1.35 refuses it unless told otherwise.
@@ -264,7 +276,7 @@ EOF
 }
 
 start_kube_proxy() {
-  cat >"$STATE/kube-proxy-config.yaml" <<EOF
+  write_file "$STATE/kube-proxy-config.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
 kind: KubeProxyConfiguration
 clientConnection: {kubeconfig: $PKI/kube-proxy.kubeconfig}

@@ -158,10 +158,11 @@ class LoadClient:
         return copy
 
     def stop(self) -> LoadResult:
+        """Ends the run; requests in flight finish and count."""
         self._stop.set()
+        self.result.seconds = min(time.monotonic() - self._began, self.max_seconds)
         for thread in self._threads:
             thread.join(self.timeout + 5)
-        self.result.seconds = min(time.monotonic() - self._began, self.max_seconds)
         return self.result
 
     def __enter__(self) -> LoadClient:
