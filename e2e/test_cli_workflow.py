@@ -138,6 +138,22 @@ def bereit(e2e_cluster, e2e_namespace: str, tmp_path: Path):
     return call
 
 
+class Steps:
+    """Seconds per step, printed at the end (pytest -s shows them; the e2e README records them)."""
+
+    def __init__(self) -> None:
+        self.last = time.monotonic()
+        self.times: list[tuple[str, float]] = []
+
+    def done(self, what: str) -> None:
+        now = time.monotonic()
+        self.times.append((what, now - self.last))
+        self.last = now
+
+    def report(self) -> None:
+        print("\n".join(f"{seconds:6.1f} s  {what}" for what, seconds in self.times))
+
+
 def _score(bereit, service: str, data: list[int], timeout: float = 120) -> list[int]:
     """service run, retried while a new key or replica settles (bounded)."""
     deadline = time.monotonic() + timeout
@@ -161,29 +177,35 @@ def test_seed_workflow_through_the_cli(bereit, operator_process, tmp_path: Path,
         folder.mkdir()
         (folder / "model.json").write_text(json.dumps({"factor": factor, "nonce": e2e_namespace}))
 
+    steps = Steps()
     target = json.loads(bereit("compute", "create", "-n", "dev", "--purpose", "DevTest", "-o", "json").stdout)
     ready = {c["type"]: c for c in target["status"]["conditions"]}["Ready"]
     assert ready["status"] == "True", ready
+    steps.done("compute create (DevTest verdict)")
 
     # A registered file lands at $AZUREML_MODEL_DIR/model.json, as in the seeds.
     first = json.loads(bereit("model", "register", "-n", "factor", "-p", "v1/model.json", "--tag", "factor=2", "-o", "json").stdout)
     second = json.loads(bereit("model", "register", "-n", "factor", "-p", "v2/model.json", "-o", "json").stdout)
     assert (first["spec"]["version"], second["spec"]["version"]) == (1, 2)
     assert first["spec"]["source"]["uri"].startswith("oci://bereit-models/factor:")
+    steps.done("model register v1 and v2 (image build + load into the node)")
 
     deployed = bereit("deploy", "-n", "factor", "-m", "factor:1", "-ic", "inferenceconfig.json", "-dc", "deploymentconfig.json", "--timeout", "480")
     assert "Healthy" in deployed.stdout, deployed.stdout + deployed.stderr
     service = json.loads(bereit("service", "show", "factor", "-o", "json").stdout)
     scoring_uri = service["status"]["scoringUri"]
     assert scoring_uri.endswith("/score")
+    steps.done("deploy from Azure ML files until Healthy")
 
     assert _score(bereit, "factor", [1, 2, 3]) == [2, 4, 6]
+    steps.done("service run")
 
     keys = json.loads(bereit("service", "keys", "factor", "-o", "json").stdout)
     renewed = json.loads(bereit("service", "regen-key", "factor", "primary", "-o", "json").stdout)
     assert renewed["primaryKey"] != keys["primaryKey"] and renewed["secondaryKey"] == keys["secondaryKey"]
     # The replica reads the new key from its mounted Secret once the kubelet refreshes it.
     assert _score(bereit, "factor", [5]) == [10]
+    steps.done("keys, regen-key primary, run with the new key")
 
     updated = bereit("service", "update", "factor", "-m", "factor:2", "--timeout", "480")
     assert "Healthy" in updated.stdout
@@ -192,6 +214,7 @@ def test_seed_workflow_through_the_cli(bereit, operator_process, tmp_path: Path,
     assert after["status"]["modelVersions"] == "factor:2"
     assert json.loads(bereit("service", "keys", "factor", "-o", "json").stdout) == renewed
     assert _score(bereit, "factor", [1, 2, 3]) == [3, 6, 9]
+    steps.done("update to v2 until Healthy, run")
 
     logs = bereit("service", "logs", "factor", "--tail", "50").stdout
     assert logs.strip(), "the replica wrote no log lines"
@@ -206,3 +229,5 @@ def test_seed_workflow_through_the_cli(bereit, operator_process, tmp_path: Path,
     bereit("model", "delete", "factor:1", "--timeout", "120")
     bereit("model", "delete", "factor:2", "--timeout", "120")
     assert json.loads(bereit("model", "list", "-o", "json").stdout)["items"] == []
+    steps.done("logs, errors, delete service and models")
+    steps.report()
