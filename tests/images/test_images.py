@@ -75,6 +75,25 @@ def test_runtime_has_what_a_seed_score_py_imports(client, runtime_image):
     )
 
 
+def test_runtime_trains_and_scores_the_digits_example(client, runtime_image):
+    """The tutorial's score.py, run by the image's own libraries (test suites pruned or not)."""
+    examples = images.REPO / "examples" / "digits"
+    script = (
+        "import json, os, runpy; "
+        "runpy.run_path('/examples/train.py')['main'](['--output', '/tmp/out']); "
+        "os.environ['AZUREML_MODEL_DIR'] = '/tmp/out/model-v1'; "
+        "score = runpy.run_path('/examples/score.py'); score['init'](); "
+        "test = json.load(open('/tmp/out/test-data.json')); "
+        "y_hat = score['run'](json.dumps({'data': test['data']})); "
+        "print('served accuracy', sum(p == t for p, t in zip(y_hat, test['labels'])) / len(y_hat))"
+    )
+    output = run(
+        client, runtime_image.tag, ["python", "-c", script],
+        volumes={str(examples): {"bind": "/examples", "mode": "ro"}},
+    )
+    assert float(output.split("served accuracy")[-1]) >= 0.9
+
+
 def test_runtime_leaves_out_the_operators_libraries(client, runtime_image):
     output = run(client, runtime_image.tag, ["python", "-c", "import importlib.util as u; "
                                              "print([m for m in ('kopf', 'kubernetes', 'docker') if u.find_spec(m)])"])
