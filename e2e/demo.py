@@ -117,7 +117,8 @@ def run(args: argparse.Namespace, progress: Progress, show) -> None:
             show(f"through {endpoint.via}: {endpoint.base}")
             predictions = score(endpoint.url("/score"), keys["primaryKey"], test.data)
             refused = request(endpoint.url("/score"), json.dumps({"data": test.data[:1]}).encode(), None).status
-            report(service, endpoint, keys, test, predictions, refused, target.local, namespace, progress)
+            url = endpoint.url("/score")
+    report(service, url, keys, test, predictions, refused, target.local, namespace, progress)
 
 
 def load_images(mode: str, target: host.Target, references: list[str], show) -> None:
@@ -133,7 +134,7 @@ def load_images(mode: str, target: host.Target, references: list[str], show) -> 
         show("not loading: the nodes must be able to pull " + ", ".join(references))
 
 
-def report(service: dict, endpoint: Endpoint, keys: dict, test: digits.HeldOut, predictions: list,
+def report(service: dict, local_url: str, keys: dict, test: digits.HeldOut, predictions: list,
            refused: int, local: bool, namespace: str, progress: Progress) -> None:
     status = service["status"]
     share = accuracy(predictions, test.labels)
@@ -147,8 +148,8 @@ def report(service: dict, endpoint: Endpoint, keys: dict, test: digits.HeldOut, 
     print(f"without the key: HTTP {refused}")
     print(f"\nscoring URI (inside the cluster): {status['scoringUri']}")
     print(f"swagger URI:                      {status['swaggerUri']}")
-    url = endpoint.url("/score") if local else status["scoringUri"]
-    sample = json.dumps({"data": [test.data[0]]}, separators=(",", ":"))
+    url = local_url if local else status["scoringUri"]
+    sample = json.dumps({"data": [[compact(x) for x in test.data[0]]]}, separators=(",", ":"))
     where = ("from this machine (the host reaches the Service's ClusterIP)" if local
              else "from a pod in the cluster, or after `kubectl port-forward -n "
                   f"{namespace} service/digits 8080:80` with http://localhost:8080/score")
@@ -168,6 +169,11 @@ def report(service: dict, endpoint: Endpoint, keys: dict, test: digits.HeldOut, 
         raise WorkflowError(f"accuracy {share:.4f} is below 0.9")
     if refused != 401:
         raise WorkflowError(f"a request without the key got HTTP {refused}, not 401")
+
+
+def compact(number: float) -> float | int:
+    """0.0 -> 0, 0.5 -> 0.5: a shorter curl line, the same numbers."""
+    return int(number) if float(number).is_integer() else number
 
 
 if __name__ == "__main__":

@@ -110,7 +110,12 @@ scratch_image() {
   cp "$BIN_DIR/$binary" "$ctx/$binary"
   printf 'FROM scratch\nCOPY %s /%s\nENTRYPOINT ["/%s"]\n' "$binary" "$binary" "$binary" >"$ctx/Dockerfile"
   log "building image $tag"
-  DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" >/dev/null
+  # The classic builder: Debian's docker has no buildx. Its deprecation notice is noise.
+  local out
+  if ! out=$(DOCKER_BUILDKIT=0 docker build -q -t "$tag" "$ctx" 2>&1); then
+    echo "$out" >&2
+    die "building image $tag failed"
+  fi
   rm -rf "$ctx"
 }
 
