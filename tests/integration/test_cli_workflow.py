@@ -298,7 +298,6 @@ def test_crds_missing_is_explained(kubeconfig: str, capsys, namespace: str):
     from bereit.cli import kube as cli_kube
 
     kube = cli_kube.Kube(cli_kube.Target(namespace=namespace, kubeconfig=kubeconfig))
-    kube.custom.api_client.configuration  # connected
     error = None
     try:
         kube.call(

@@ -10,7 +10,7 @@ import typer
 from bereit import __version__
 from bereit.cli import output
 from bereit.cli.commands import compute, deploy, model, package, serve, service
-from bereit.cli.errors import CliError, ExitCode
+from bereit.cli.errors import CliError
 
 EPILOG = (
     "Exit codes: 0 done; 1 the operation failed (service Failed, scoring error); 2 bad input "

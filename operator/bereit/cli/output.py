@@ -73,7 +73,7 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
         return
     lines = [[h.upper() for h in headers], *cells]
     widths = [max(len(line[i]) for line in lines) for i in range(len(headers))]
-    text = "\n".join("   ".join(c.ljust(w) for c, w in zip(line, widths)).rstrip() for line in lines)
+    text = "\n".join("   ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip() for line in lines)
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 

@@ -154,7 +154,7 @@ def test_malformed_deployment_config(configs, capsys, workdir):
     code = run(["deploy", "-n", "mnist", "-m", "m:1", "--ic", str(ic), "--dc", "dc.json", "--ct", "dev", "--dry-run"])
     captured = capsys.readouterr()
     assert code == ExitCode.BAD_INPUT
-    assert errors(captured) == [f"error: deployment config dc.json is not valid JSON: Expecting ',' delimiter at line 1, column 22"]
+    assert errors(captured) == ["error: deployment config dc.json is not valid JSON: Expecting ',' delimiter at line 1, column 22"]
 
 
 def test_unknown_option_is_a_usage_error(capsys):

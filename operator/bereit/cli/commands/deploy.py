@@ -11,7 +11,7 @@ from bereit.cli import deployment, output, registry
 from bereit.cli.build import parse_model_ref
 from bereit.cli.commands.service import HEADERS, row, summary
 from bereit.cli.errors import AlreadyExists, BadInput
-from bereit.cli.options import Context, Kubeconfig, Namespace, Output, Timeout, Wait, connect
+from bereit.cli.options import Context, Kubeconfig, Namespace, Timeout, Wait, connect
 from bereit.cli.output import Format
 from bereit.cli.progress import wait_for_service
 from bereit.constants import INFERENCE_SERVICE_KIND
