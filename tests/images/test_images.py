@@ -6,7 +6,11 @@ a tmpfs at /tmp, like the pods the chart and the renderers make.
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
+import urllib.error
+import urllib.request
 import zipfile
 from pathlib import Path
 
@@ -14,7 +18,21 @@ import docker.errors
 import pytest
 
 from bereit import images
-from bereit.constants import RUNTIME_UID
+from bereit.constants import (
+    CODE_DIR,
+    ENV_AUTH_MODE,
+    ENV_AZUREML_MODEL_DIR,
+    ENV_ENTRY_SCRIPT,
+    ENV_KEYS_DIR,
+    KEYS_DIR,
+    MODELS_DIR,
+    PRIMARY_KEY,
+    READINESS_PATH,
+    RUNTIME_UID,
+    SCORE_PATH,
+    SECONDARY_KEY,
+    SERVER_PORT,
+)
 
 RESTRICTED = {
     "read_only": True,
@@ -92,6 +110,75 @@ def test_runtime_trains_and_scores_the_digits_example(client, runtime_image):
         volumes={str(examples): {"bind": "/examples", "mode": "ro"}},
     )
     assert float(output.split("served accuracy")[-1]) >= 0.9
+
+
+def http(url: str, body: bytes | None = None, key: str | None = None) -> tuple[int, bytes]:
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, body, headers), timeout=30) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read()
+
+
+def test_runtime_serves_the_digits_example_like_a_restricted_pod(client, runtime_image, tmp_path):
+    """bereit-server in the image, with the pod's layout: code, model and keys mounted read-only."""
+    work = tmp_path / "work"
+    work.mkdir()
+    work.chmod(0o777)  # the container's user writes the trained model here
+    examples = images.REPO / "examples" / "digits"
+    mounts = {str(examples): {"bind": "/examples", "mode": "ro"}, str(work): {"bind": "/work", "mode": "rw"}}
+    run(client, runtime_image.tag, ["python", "/examples/train.py", "--output", "/work"], volumes=mounts)
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / PRIMARY_KEY).write_text("primary-test-key")
+    (keys / SECONDARY_KEY).write_text("secondary-test-key")
+    model_dir = f"{MODELS_DIR}/digits/1"
+    server = client.containers.run(
+        runtime_image.tag,
+        user=f"{RUNTIME_UID}:{RUNTIME_UID}",
+        detach=True,
+        environment={
+            ENV_ENTRY_SCRIPT: f"{CODE_DIR}/score.py",
+            ENV_AZUREML_MODEL_DIR: model_dir,
+            ENV_AUTH_MODE: "key",
+            ENV_KEYS_DIR: KEYS_DIR,
+        },
+        volumes={
+            str(examples): {"bind": CODE_DIR, "mode": "ro"},
+            str(work / "model-v1"): {"bind": model_dir, "mode": "ro"},
+            str(keys): {"bind": KEYS_DIR, "mode": "ro"},
+        },
+        ports={f"{SERVER_PORT}/tcp": ("127.0.0.1", None)},
+        **(RESTRICTED | {"network_disabled": False}),
+    )
+    try:
+        server.reload()
+        port = server.ports[f"{SERVER_PORT}/tcp"][0]["HostPort"]
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                if http(base + READINESS_PATH)[0] == 200:
+                    break
+            except (urllib.error.URLError, ConnectionError):
+                pass
+            server.reload()
+            assert server.status == "running", server.logs().decode(errors="replace")
+            assert time.monotonic() < deadline, "not ready in 90 s:\n" + server.logs().decode(errors="replace")
+            time.sleep(0.5)
+        test = json.loads((work / "test-data.json").read_text())
+        request = json.dumps({"data": test["data"]}).encode()
+        status, body = http(base + SCORE_PATH, request, key="secondary-test-key")
+        assert status == 200, body
+        y_hat = json.loads(body)
+        assert sum(p == t for p, t in zip(y_hat, test["labels"])) / len(y_hat) >= 0.9
+        assert http(base + SCORE_PATH, request)[0] == 401
+        assert http(base + SCORE_PATH, request, key="wrong")[0] == 401
+    finally:
+        server.remove(force=True)
 
 
 def test_runtime_leaves_out_the_operators_libraries(client, runtime_image):
