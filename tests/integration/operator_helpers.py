@@ -28,6 +28,8 @@ from bereit.constants import API_VERSION, GROUP, VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_MANAGER = "integration-test"
+# kopf's liveness endpoint re-collects probe results when they are older than 10 s.
+PROBE_CACHE_SECONDS = 10.5
 PLURALS = {"Model": "models", "ComputeTarget": "computetargets", "InferenceService": "inferenceservices"}
 
 
@@ -67,6 +69,7 @@ class OperatorProcess:
         self.extra_env = env
         self.process: subprocess.Popen | None = None
         self.starts = 0
+        self._last_health = 0.0
 
     def start(self) -> OperatorProcess:
         env = {
@@ -96,12 +99,17 @@ class OperatorProcess:
         except OSError:
             return None
 
-    def health(self) -> dict:
+    def health(self, fresh: bool = False) -> dict:
+        """The probes of /healthz. kopf collects them at most every 10 s; `fresh` waits that out."""
+        if fresh:
+            time.sleep(max(0.0, PROBE_CACHE_SECONDS - (time.monotonic() - self._last_health)))
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as answer:
+            self._last_health = time.monotonic()
             return json.loads(answer.read())
 
     def writes(self) -> int:
-        return self.health()["apiWrites"]
+        """API writes the operator made up to now (waits for kopf's probe cache to expire)."""
+        return self.health(fresh=True)["apiWrites"]
 
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None or self.process.poll() is not None:
@@ -235,6 +243,8 @@ class Cluster:
         for kind, plural in PLURALS.items():
             for item in self.custom.list_namespaced_custom_object(GROUP, VERSION, self.namespace, plural)["items"]:
                 versions[f"{kind}/{item['metadata']['name']}"] = item["metadata"]["resourceVersion"]
+        for event in self.core.list_namespaced_event(self.namespace).items:
+            versions[f"Event/{event.metadata.name}"] = event.metadata.resource_version
         return versions
 
     def pods(self, service: str) -> list:

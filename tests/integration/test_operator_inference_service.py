@@ -59,7 +59,8 @@ def test_service_gets_owned_children_status_and_two_keys(cluster, nodes, operato
         assert condition["observedGeneration"] == svc["metadata"]["generation"], condition
     primary, secondary = _keys(cluster, "iris")
     assert len(primary) >= 32 and len(secondary) >= 32 and primary != secondary
-    assert cluster.wait_event("iris", "KeysCreated")["type"] == "Normal"
+    deployed = cluster.wait_event("iris", "Deployed")
+    assert deployed["type"] == "Normal" and "created Secret iris-keys" in deployed["message"]
     assert primary not in operator.log_text() and secondary not in operator.log_text()
 
 

@@ -8,6 +8,7 @@ children, pods, models, targets and code ConfigMaps trigger it.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
@@ -80,6 +81,7 @@ async def inference_service_event(type: str | None, namespace: str, name: str, b
         op.services.forget((namespace, name))
         op.forget(KIND, namespace, name)
         op.written_secrets.pop((namespace, name), None)
+        op.rendered.pop((namespace, name), None)
         for key in [k for k in op.applied if k[0] == namespace and k[1] == name]:
             op.applied.pop(key, None)
         target = op.ledger.release(namespace, name)
@@ -160,8 +162,8 @@ class Pass:
         self.old = op.current_status(body)
         self.verdicts: list[Verdict] = []
         self.events: list[tuple[str, str, str]] = []
-        self.resolved: ResolvedService | None = None
         self.spec_hash: str | None = None
+        self.keys_created = False
 
     # each step returns False when the service cannot go further this pass
 
@@ -253,7 +255,7 @@ class Pass:
             manifest["metadata"]["annotations"] = {k: v for k, v in handled.items() if v is not None}
             try:
                 created = await op.kube.create(manifest)
-                self.events.append(("Normal", "KeysCreated", f"created Secret {manifest['metadata']['name']} with a primary and a secondary key"))
+                self.keys_created = True
             except AlreadyExists:
                 created = await op.kube.get("v1", "Secret", self.namespace, manifest["metadata"]["name"])
                 if created is None:
@@ -279,50 +281,64 @@ class Pass:
         return secret
 
     async def apply_children(self, resolved: ResolvedService) -> bool:
+        """Apply the children whose manifest changed or whose owned fields someone else changed.
+
+        Code ConfigMaps go first (pods mount them); the rest are applied at once, so a slow
+        Service (its ClusterIP is allocated on create) does not hold up the Deployment.
+        """
         op = self.op
-        service_uid = self.meta.get("uid")
-        children = render_children(resolved)
+        children, digests = _rendered(op, resolved)
         live = {f"{c['kind']}/{c['name']}": c for c in op.caches.children(self.namespace, self.name)}
         wanted: set[str] = set()
-        created, restored, updated = [], [], []
+        first, rest = [], []
+        for child, digest in zip(children, digests, strict=True):
+            ref = f"{child['kind']}/{child['metadata']['name']}"
+            wanted.add(ref)
+            if child["kind"] == "Deployment":
+                self.spec_hash = child["spec"]["template"]["metadata"]["annotations"].get(POD_SPEC_HASH_ANNOTATION)
+            record = op.applied.get((self.namespace, self.name, ref))
+            seen = live.get(ref)
+            if record and record.digest == digest and (
+                seen is None or (seen["uid"] == record.uid and seen["fields"] == record.fields and not seen["deleting"])
+            ):
+                continue  # applied, and nobody changed what we own since
+            (first if child["kind"] == "ConfigMap" else rest).append((ref, child, digest, record, seen))
+        outcomes: dict[str, list[str]] = {"created": [], "restored": [], "updated": []}
         try:
-            for child in children:
-                ref = f"{child['kind']}/{child['metadata']['name']}"
-                wanted.add(ref)
-                if child["kind"] == "Deployment":
-                    self.spec_hash = child["spec"]["template"]["metadata"]["annotations"].get(POD_SPEC_HASH_ANNOTATION)
-                digest = hashlib.sha256(json.dumps(child, sort_keys=True).encode()).hexdigest()[:20]
-                key = (self.namespace, self.name, ref)
-                record = op.applied.get(key)
-                seen = live.get(ref)
-                if record and record.digest == digest and (
-                    seen is None or (seen["uid"] == record.uid and seen["fields"] == record.fields and not seen["deleting"])
-                ):
-                    continue  # applied, and nobody changed what we own since
-                answer = await op.kube.apply(child)
-                op.applied[key] = AppliedChild(digest, answer["metadata"].get("uid", ""), health.fields_digest(answer))
-                if seen is None and record is None:
-                    created.append(ref)
-                elif record is not None and record.digest == digest:
-                    restored.append(ref)
-                elif record is not None or seen is not None:
-                    updated.append(ref)
+            for item in first:
+                await self._apply(item, outcomes)
+            await asyncio.gather(*(self._apply(item, outcomes) for item in rest))
             for ref, seen in live.items():
-                if ref not in wanted and seen["owner"] == service_uid and not seen["deleting"]:
+                if ref not in wanted and seen["owner"] == self.meta.get("uid") and not seen["deleting"]:
                     await op.kube.delete(seen["apiVersion"], seen["kind"], self.namespace, seen["name"], uid=seen["uid"])
                     op.applied.pop((self.namespace, self.name, ref), None)
-                    updated.append(f"{ref} (removed)")
+                    outcomes["updated"].append(f"{ref} (removed)")
         except Invalid as error:
             self.verdicts.append(Verdict(APPLIED, FALSE, "ApplyRefused", f"the API server refused a child: {error.message}"))
             return False
+        created, restored, updated = (sorted(outcomes[k]) for k in ("created", "restored", "updated"))
         if restored:
             self.events.append(("Warning", "ChildRestored", f"restored {', '.join(restored)} after it was changed or deleted by someone else"))
         if created and (self.old.get("conditions") is None or not conditions.is_true(self.old.get("conditions"), APPLIED)):
-            self.events.append(("Normal", "Deployed", f"applied {', '.join(created + updated)}"))
+            keys = f"; created Secret {names.keys_secret_name(resolved)} with a primary and a secondary key" if self.keys_created else ""
+            self.events.append(("Normal", "Deployed", f"applied {', '.join(created + updated)}{keys}"))
         elif updated and self.old.get("observedGeneration") != self.generation:
             self.events.append(("Normal", "Updated", f"applied generation {self.generation}: {', '.join(updated)}"))
         self.verdicts.append(Verdict(APPLIED, TRUE, "Applied", f"{len(children)} children applied"))
         return True
+
+    async def _apply(self, item: tuple, outcomes: dict[str, list[str]]) -> None:
+        ref, child, digest, record, seen = item
+        answer = await self.op.kube.apply(child)
+        self.op.applied[(self.namespace, self.name, ref)] = AppliedChild(
+            digest, answer["metadata"].get("uid", ""), health.fields_digest(answer)
+        )
+        if seen is None and record is None:
+            outcomes["created"].append(ref)
+        elif record is not None and record.digest == digest:
+            outcomes["restored"].append(ref)
+        else:
+            outcomes["updated"].append(ref)
 
     async def assess(self, secret: dict | None) -> None:
         op = self.op
@@ -426,6 +442,28 @@ async def finish(step: Pass, service: InferenceService | None, target: ComputeTa
             step.events.append(("Warning", ready.reason, ready.message))
     for type_, reason, message in step.events:
         await op.event(body, type_, reason, message)
+
+
+def _rendered(op: Operator, resolved: ResolvedService) -> tuple[list[dict], list[str]]:
+    """The children and their digests, rendered again only when an input changed.
+
+    Rendering reads the service's name, uid and spec, the models' and the target's specs
+    (whose generations say when they change), the code digest and the operator's settings.
+    """
+    service = resolved.service.metadata
+    fingerprint = (
+        service.uid, service.generation,
+        tuple((m.metadata.uid, m.metadata.generation) for m in resolved.models),
+        (resolved.compute_target.metadata.uid, resolved.compute_target.metadata.generation),
+        resolved.code_digest,
+    )
+    key = (resolved.namespace, resolved.name)
+    cached = op.rendered.get(key)
+    if cached is None or cached[0] != fingerprint:
+        children = render_children(resolved)
+        digests = [hashlib.sha256(json.dumps(c, sort_keys=True).encode()).hexdigest()[:20] for c in children]
+        cached = op.rendered[key] = (fingerprint, children, digests)
+    return cached[1], cached[2]
 
 
 def _ready_reason(status: dict) -> str | None:

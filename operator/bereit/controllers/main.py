@@ -93,6 +93,11 @@ async def api_writes(memo: kopf.Memo, **_: Any) -> int:
     return memo.operator.kube.write_count
 
 
+@kopf.on.probe(id="apiWritesByKind")
+async def api_writes_by_kind(memo: kopf.Memo, **_: Any) -> dict:
+    return dict(memo.operator.kube.writes)
+
+
 @kopf.on.probe(id="apiRequests")
 async def api_requests(memo: kopf.Memo, **_: Any) -> int:
     return memo.operator.kube.requests
@@ -101,7 +106,10 @@ async def api_requests(memo: kopf.Memo, **_: Any) -> int:
 @kopf.on.probe(id="reconciles")
 async def reconciles(memo: kopf.Memo, **_: Any) -> dict:
     op: Operator = memo.operator
-    return {"services": op.services.passes, "models": op.models.passes, "targets": op.targets.passes}
+    return {
+        runner.name: {"passes": runner.passes, "seconds": round(runner.pass_seconds, 1), "waited": round(runner.waited_seconds, 1)}
+        for runner in (op.services, op.models, op.targets)
+    }
 
 
 def main() -> None:

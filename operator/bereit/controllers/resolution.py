@@ -23,12 +23,18 @@ def registration_order(body: Mapping[str, Any]) -> tuple[str, str]:
 
 
 def first_registered(bodies: Iterable[Mapping[str, Any]], version: int) -> Mapping[str, Any] | None:
-    """The Model that owns (modelName, version): the earliest live one registered with it."""
+    """The Model that owns (modelName, version): the one already Ready for it, else the earliest.
+
+    creationTimestamp has seconds precision, so two registrations in one second tie (then the
+    name decides); a Model once Ready keeps the version, so the decision never flips.
+    """
     same = [
         b for b in bodies
         if (b.get("spec") or {}).get("version") == version and not b["metadata"].get("deletionTimestamp")
     ]
-    return min(same, key=registration_order) if same else None
+    if not same:
+        return None
+    return min(same, key=lambda b: (not is_ready(b), *registration_order(b)))
 
 
 def is_ready(body: Mapping[str, Any]) -> bool:

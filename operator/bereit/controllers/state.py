@@ -45,6 +45,8 @@ class Operator:
     models: Runner | None = None
     services: Runner | None = None
     applied: dict[tuple[str, str, str], AppliedChild] = field(default_factory=dict)
+    # Per service: (inputs fingerprint, rendered children, their digests).
+    rendered: dict[tuple[str, str], tuple[tuple, list[dict], list[str]]] = field(default_factory=dict)
     # Our own latest writes, newer than the indices until the watch delivers them.
     written: dict[tuple[str, str, str], dict] = field(default_factory=dict)
     written_secrets: dict[tuple[str, str], dict] = field(default_factory=dict)
