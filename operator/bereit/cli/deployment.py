@@ -9,7 +9,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bereit.api import InferenceService
 from bereit.cli import output
@@ -17,7 +17,6 @@ from bereit.cli.azureml import Registry, Translation, translate_deployment_confi
 from bereit.cli.build import ModelRef, combine, inline_code, merge, validate
 from bereit.cli.errors import AlreadyExists, BadInput, CliError, NotFound, TimedOut
 from bereit.cli.files import load_documents
-from bereit.cli.kube import Kube
 from bereit.constants import (
     API_VERSION,
     COMPUTE_TARGET_KIND,
@@ -28,6 +27,9 @@ from bereit.constants import (
     LABEL_SERVICE,
     PART_OF,
 )
+
+if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
+    from bereit.cli.kube import Kube
 
 CLI_MANAGER = "bereit-cli"
 REGISTRY_SECRET_SUFFIX = "-registry"

@@ -16,9 +16,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import docker
-from docker.errors import DockerException, ImageNotFound
-
 from bereit.cli.errors import BadInput, CliError
 
 REPOSITORY_PREFIX = "bereit-models"
@@ -49,6 +46,9 @@ def check_path(path: Path) -> None:
 
 def build(path: Path, image: str, base_image: str, progress: Callable[[str], None]) -> None:
     """Build the model image with bereit.images (nothing to do when docker has that tag already)."""
+    import docker
+    from docker.errors import DockerException, ImageNotFound
+
     from bereit import images
 
     try:

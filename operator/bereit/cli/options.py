@@ -6,7 +6,6 @@ from typing import Annotated, Optional
 
 import typer
 
-from bereit.cli.kube import Kube, Target
 from bereit.cli.output import Format
 
 CLUSTER = "Cluster"
@@ -43,5 +42,8 @@ Timeout = Annotated[
 ]
 
 
-def connect(namespace: str | None, context: str | None, kubeconfig: str | None) -> Kube:
+def connect(namespace: str | None, context: str | None, kubeconfig: str | None):
+    """The cluster client (imported here: --help, --dry-run and bad input never pay for it)."""
+    from bereit.cli.kube import Kube, Target
+
     return Kube(Target(namespace=namespace, context=context, kubeconfig=kubeconfig))

@@ -5,14 +5,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 
 from bereit.cli import output
 from bereit.cli.errors import CliError, NotFound, TimedOut
-from bereit.cli.kube import Kube
 from bereit.constants import INFERENCE_SERVICE_KIND
+
+if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
+    from bereit.cli.kube import Kube
 
 POLL_SECONDS = 1.0
 # How long a bad state must last before the wait ends with it. Failed can be momentary (a

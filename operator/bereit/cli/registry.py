@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bereit.cli.build import ModelRef
 from bereit.cli.errors import NotFound
-from bereit.cli.kube import Kube
 from bereit.constants import MODEL_KIND
+
+if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
+    from bereit.cli.kube import Kube
 
 
 def model_name_of(model: dict[str, Any]) -> str:

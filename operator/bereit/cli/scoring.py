@@ -11,14 +11,15 @@ from __future__ import annotations
 import http.client
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from kubernetes.stream import portforward
 
 from bereit.cli.errors import CliError
-from bereit.cli.kube import Kube
 from bereit.constants import LABEL_SERVICE, SCORE_PATH, SERVER_PORT
+
+if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
+    from bereit.cli.kube import Kube
 
 IN_CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
 
@@ -78,6 +79,8 @@ def _through_port_forward(kube: Kube, service: dict[str, Any], body: bytes, head
         state = (service.get("status") or {}).get("state") or "not ready"
         raise CliError(f"service {name} has no ready replica to score with (it is {state}): bereit service show {name}")
     pod = pods[0]["metadata"]["name"]
+    from kubernetes.stream import portforward
+
     forward = kube.call(
         lambda: portforward(
             kube.core.connect_get_namespaced_pod_portforward, pod, kube.namespace, ports=str(SERVER_PORT)
