@@ -5,9 +5,6 @@ from __future__ import annotations
 from bereit.render import names
 from bereit.render.context import ResolvedService
 
-# Scale down only after load has stayed low this long, so a short lull does not drop replicas.
-SCALE_DOWN_STABILIZATION_SECONDS = 300
-
 
 def render_autoscaler(resolved: ResolvedService) -> dict | None:
     """None when the replica count is fixed: then there is no HPA."""
@@ -43,8 +40,10 @@ def render_autoscaler(resolved: ResolvedService) -> dict | None:
                         {"type": "Pods", "value": 4, "periodSeconds": period},
                     ],
                 },
+                # No stabilizationWindowSeconds: the cluster's own scale-down window applies
+                # (kube-controller-manager --horizontal-pod-autoscaler-downscale-stabilization,
+                # 5 min unless the cluster says otherwise), so a short lull does not drop replicas.
                 "scaleDown": {
-                    "stabilizationWindowSeconds": SCALE_DOWN_STABILIZATION_SECONDS,
                     "selectPolicy": "Max",
                     "policies": [{"type": "Percent", "value": 100, "periodSeconds": period}],
                 },
