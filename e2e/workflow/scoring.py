@@ -42,7 +42,8 @@ def request(url: str, body: bytes | None = None, key: str | None = None, timeout
     if key is not None:
         headers["Authorization"] = f"Bearer {key}"
     try:
-        connection.request(method or ("POST" if body is not None else "GET"), parts.path or "/", body=body, headers=headers)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        connection.request(method or ("POST" if body is not None else "GET"), target, body=body, headers=headers)
         response = connection.getresponse()
         return Reply(response.status, response.read(), {k.lower(): v for k, v in response.getheaders()})
     finally:
