@@ -238,6 +238,25 @@ def test_keys_from_the_deployment_config(cli, files, operator, nodes: Nodes, clu
     assert json.loads(out) == {"primaryKey": "p" * 24, "secondaryKey": "s" * 24}
 
 
+def test_token_auth_hands_out_tokens_signed_with_the_key(cli, files, operator, nodes: Nodes):
+    from bereit.server import tokens
+
+    nodes.add("a", "4")
+    assert cli("compute", "create", "-n", "dev", "--purpose", "DevTest")[0] == 0
+    register(cli, "iris")
+    dc = files["dir"] / "token.json"
+    dc.write_text(json.dumps({"numReplicas": 1, "tokenAuthEnabled": True}))
+    code, _, err = cli("deploy", "-n", "tokened", "-m", "iris:1", "--ic", str(files["ic"]), "--dc", str(dc), "--no-wait")
+    assert code == 0, err
+    keys = wait_for(lambda: (lambda r: json.loads(r[1]) if r[0] == 0 else None)(cli("service", "keys", "tokened", "-o", "json")), what="keys")
+    code, out, err = cli("service", "token", "tokened", "-o", "json")
+    assert code == 0, err
+    claims = tokens.verify(json.loads(out)["accessToken"], (keys["primaryKey"].encode(),), "tokened")
+    assert claims["exp"] > time.time()
+    code, _, err = cli("service", "token", "ghost")
+    assert code == ExitCode.NOT_FOUND
+
+
 def test_a_failed_step_leaves_nothing_behind(cli, files, cluster: Cluster, namespace: str, kube_api):
     """Without an operator the keys Secret never comes: the service and its registry Secret go again."""
     core = kubernetes.client.CoreV1Api(kube_api)
