@@ -19,6 +19,7 @@ from bereit.conditions import FALSE, Verdict
 from bereit.constants import GROUP, VERSION
 from bereit.controllers import capacity
 from bereit.controllers.errors import retry_later
+from bereit.controllers.resolution import without_status
 from bereit.controllers.state import Operator
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,7 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
     generation = body["metadata"].get("generation")
     old = op.current_status(body)
     try:
-        target = ComputeTarget.model_validate(body)
+        target = ComputeTarget.model_validate(without_status(body))
     except ValidationError as error:
         verdict = Verdict("Ready", FALSE, "InvalidSpec", describe_validation_error(error))
         status = {"observedGeneration": generation, "conditions": conditions.merge(old.get("conditions"), [verdict], generation)}

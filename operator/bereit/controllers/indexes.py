@@ -40,10 +40,17 @@ CHILD_RESOURCES = (
 )
 
 
+# Large annotations no reconcile reads: a copy of the whole spec kept by kubectl apply.
+DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
+
+
 def plain(body: Mapping[str, Any]) -> dict:
-    """A detached copy without managedFields (large, and not needed once digested)."""
+    """A detached copy without managedFields and other large parts no reconcile reads."""
     copy = json.loads(json.dumps(dict(body)))
-    copy.get("metadata", {}).pop("managedFields", None)
+    meta = copy.get("metadata", {})
+    meta.pop("managedFields", None)
+    for annotation in DROPPED_ANNOTATIONS:
+        (meta.get("annotations") or {}).pop(annotation, None)
     return copy
 
 

@@ -36,7 +36,7 @@ from bereit.constants import (
 from bereit.controllers import capacity, health
 from bereit.controllers.errors import retry_later
 from bereit.controllers.indexes import HANDLED_PRIMARY, HANDLED_SECONDARY, SERVICE_LABEL, keys_secret_summary
-from bereit.controllers.resolution import resolve
+from bereit.controllers.resolution import resolve, without_status
 from bereit.controllers.state import AppliedChild, Operator, resource_version
 from bereit.kube import AlreadyExists, Invalid, KubeError, TransientError
 from bereit.render import ResolvedService, names, render_children, render_keys_secret
@@ -169,7 +169,7 @@ class Pass:
 
     def validate(self) -> InferenceService | None:
         try:
-            return InferenceService.model_validate(self.body)
+            return InferenceService.model_validate(without_status(self.body))
         except ValidationError as error:
             self.verdicts.append(Verdict("SpecValid", FALSE, "InvalidSpec", describe_validation_error(error)))
             return None
@@ -183,7 +183,7 @@ class Pass:
                 f"spec.computeTarget: ComputeTarget {name!r} not found in namespace {self.namespace}",
             ))
             return None
-        target = ComputeTarget.model_validate(body)
+        target = ComputeTarget.model_validate(without_status(body))
         ready = conditions.find((body.get("status") or {}).get("conditions"), "Ready")
         if ready is not None and ready.get("status") == TRUE:
             self.verdicts.append(Verdict(TARGET_READY, TRUE, "Ready", f"ComputeTarget {name!r}: {ready.get('message', '')}"))
@@ -280,33 +280,46 @@ class Pass:
             self.events.append(("Normal", "KeyRegenerated", f"regenerated the {which} key in Secret {secret['name']}; the other key is unchanged"))
         return secret
 
-    async def apply_children(self, resolved: ResolvedService) -> bool:
+    async def deploy(self, resolved: ResolvedService) -> tuple[dict, bool]:
+        """The keys Secret, then the children; returns the Secret and whether all were applied."""
+        keys = asyncio.ensure_future(self.ensure_keys(resolved))
+        try:
+            applied = await self.apply_children(resolved, before_pods=keys)
+        except BaseException:
+            keys.cancel()
+            raise
+        return await keys, applied
+
+    async def apply_children(self, resolved: ResolvedService, before_pods: asyncio.Future) -> bool:
         """Apply the children whose manifest changed or whose owned fields someone else changed.
 
-        Code ConfigMaps go first (pods mount them); the rest are applied at once, so a slow
-        Service (its ClusterIP is allocated on create) does not hold up the Deployment.
+        What pods mount (the keys Secret, passed in as `before_pods`, and the code ConfigMap)
+        is written first, side by side; the rest are applied at once, so a slow Service (its
+        ClusterIP is allocated on create) does not hold up the Deployment.
         """
         op = self.op
-        children, digests = _rendered(op, resolved)
+        _, digests, self.spec_hash = _rendered(op, resolved)
         live = {f"{c['kind']}/{c['name']}": c for c in op.caches.children(self.namespace, self.name)}
         wanted: set[str] = set()
-        first, rest = [], []
-        for child, digest in zip(children, digests, strict=True):
-            ref = f"{child['kind']}/{child['metadata']['name']}"
+        stale = []
+        for ref, digest in digests:
             wanted.add(ref)
-            if child["kind"] == "Deployment":
-                self.spec_hash = child["spec"]["template"]["metadata"]["annotations"].get(POD_SPEC_HASH_ANNOTATION)
             record = op.applied.get((self.namespace, self.name, ref))
             seen = live.get(ref)
             if record and record.digest == digest and (
                 seen is None or (seen["uid"] == record.uid and seen["fields"] == record.fields and not seen["deleting"])
             ):
                 continue  # applied, and nobody changed what we own since
-            (first if child["kind"] == "ConfigMap" else rest).append((ref, child, digest, record, seen))
+            stale.append((ref, digest, record, seen))
+        first, rest = [], []
+        if stale:
+            children, _, _ = _rendered(op, resolved, manifests=True)
+            by_ref = {f"{c['kind']}/{c['metadata']['name']}": c for c in children}
+            for ref, digest, record, seen in stale:
+                (first if ref.startswith("ConfigMap/") else rest).append((ref, by_ref[ref], digest, record, seen))
         outcomes: dict[str, list[str]] = {"created": [], "restored": [], "updated": []}
         try:
-            for item in first:
-                await self._apply(item, outcomes)
+            await asyncio.gather(before_pods, *(self._apply(item, outcomes) for item in first))
             await asyncio.gather(*(self._apply(item, outcomes) for item in rest))
             for ref, seen in live.items():
                 if ref not in wanted and seen["owner"] == self.meta.get("uid") and not seen["deleting"]:
@@ -324,7 +337,7 @@ class Pass:
             self.events.append(("Normal", "Deployed", f"applied {', '.join(created + updated)}{keys}"))
         elif updated and self.old.get("observedGeneration") != self.generation:
             self.events.append(("Normal", "Updated", f"applied generation {self.generation}: {', '.join(updated)}"))
-        self.verdicts.append(Verdict(APPLIED, TRUE, "Applied", f"{len(children)} children applied"))
+        self.verdicts.append(Verdict(APPLIED, TRUE, "Applied", f"{len(digests)} children applied"))
         return True
 
     async def _apply(self, item: tuple, outcomes: dict[str, list[str]]) -> None:
@@ -392,8 +405,8 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
         step.verdicts.append(resolution.verdict)
         if target is not None and resolution.verdict.ok and code_ok and await step.reserve(service, target):
             resolved = ResolvedService(service, resolution.models, target, op.settings.runtime(), code_digest)
-            secret = await step.ensure_keys(resolved)
-            if await step.apply_children(resolved):
+            secret, applied = await step.deploy(resolved)
+            if applied:
                 served = [
                     {"name": m.model_name, "version": m.spec.version, "model": m.metadata.name} for m in resolution.models
                 ]
@@ -444,26 +457,39 @@ async def finish(step: Pass, service: InferenceService | None, target: ComputeTa
         await op.event(body, type_, reason, message)
 
 
-def _rendered(op: Operator, resolved: ResolvedService) -> tuple[list[dict], list[str]]:
-    """The children and their digests, rendered again only when an input changed.
-
-    Rendering reads the service's name, uid and spec, the models' and the target's specs
-    (whose generations say when they change), the code digest and the operator's settings.
-    """
+def _fingerprint(resolved: ResolvedService) -> tuple:
+    """What rendering reads: the service's name, uid and spec, the models' and the target's
+    specs (their generations say when they change) and the code digest."""
     service = resolved.service.metadata
-    fingerprint = (
+    return (
         service.uid, service.generation,
         tuple((m.metadata.uid, m.metadata.generation) for m in resolved.models),
         (resolved.compute_target.metadata.uid, resolved.compute_target.metadata.generation),
         resolved.code_digest,
     )
-    key = (resolved.namespace, resolved.name)
+
+
+def _rendered(op: Operator, resolved: ResolvedService, manifests: bool = False) -> tuple[list[dict] | None, list[tuple[str, str]], str | None]:
+    """(children, [(ref, digest)], pod spec hash); rendered again only when an input changed.
+
+    Only the digests are kept between passes (manifests are large; hundreds of services):
+    `manifests=True` renders when the caller is about to apply.
+    """
+    key, fingerprint = (resolved.namespace, resolved.name), _fingerprint(resolved)
     cached = op.rendered.get(key)
-    if cached is None or cached[0] != fingerprint:
-        children = render_children(resolved)
-        digests = [hashlib.sha256(json.dumps(c, sort_keys=True).encode()).hexdigest()[:20] for c in children]
-        cached = op.rendered[key] = (fingerprint, children, digests)
-    return cached[1], cached[2]
+    if cached is not None and cached[0] == fingerprint and not manifests:
+        return None, cached[1], cached[2]
+    children = render_children(resolved)
+    digests = [
+        (f"{c['kind']}/{c['metadata']['name']}", hashlib.sha256(json.dumps(c, sort_keys=True).encode()).hexdigest()[:20])
+        for c in children
+    ]
+    spec_hash = next(
+        (c["spec"]["template"]["metadata"]["annotations"].get(POD_SPEC_HASH_ANNOTATION) for c in children if c["kind"] == "Deployment"),
+        None,
+    )
+    op.rendered[key] = (fingerprint, digests, spec_hash)
+    return children, digests, spec_hash
 
 
 def _ready_reason(status: dict) -> str | None:
@@ -495,11 +521,11 @@ def seed_ledger(op: Operator) -> None:
         if not conditions.is_true(status.get("conditions"), CAPACITY):
             continue
         try:
-            service = InferenceService.model_validate(body)
+            service = InferenceService.model_validate(without_status(body))
             target_body = op.caches.target(body["metadata"]["namespace"], service.spec.compute_target)
             if target_body is None:
                 continue
-            target = ComputeTarget.model_validate(target_body)
+            target = ComputeTarget.model_validate(without_status(target_body))
         except ValidationError:
             continue
         op.ledger.reserve(body["metadata"]["namespace"], service.spec.compute_target, service.metadata.name, capacity.cpu_need(service, target))

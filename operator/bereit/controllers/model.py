@@ -18,7 +18,7 @@ from bereit.api import Model, describe_validation_error
 from bereit.conditions import FALSE, TRUE, Verdict
 from bereit.constants import FINALIZER_MODEL_IN_USE, GROUP, VERSION
 from bereit.controllers.errors import retry_later
-from bereit.controllers.resolution import first_registered, model_name_of
+from bereit.controllers.resolution import first_registered, model_name_of, without_status
 from bereit.controllers.state import Operator
 
 log = logging.getLogger(__name__)
@@ -79,7 +79,7 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
     version = (body.get("spec") or {}).get("version")
 
     try:
-        Model.model_validate(body)
+        Model.model_validate(without_status(body))
         owner = first_registered(op.caches.models_named(namespace, model_name), version)
         if deleting or owner is None or owner["metadata"]["name"] == name:
             ready = Verdict("Ready", TRUE, "Registered", f"{model_name} version {version}")

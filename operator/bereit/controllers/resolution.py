@@ -12,6 +12,11 @@ from bereit.conditions import FALSE, TRUE, Verdict, is_true
 MODELS_RESOLVED = "ModelsResolved"
 
 
+def without_status(body: Mapping[str, Any]) -> dict:
+    """Spec and metadata only: the operator writes status, it never needs to parse it back."""
+    return {key: value for key, value in body.items() if key != "status"}
+
+
 def model_name_of(body: Mapping[str, Any]) -> str:
     return (body.get("spec") or {}).get("modelName") or body["metadata"]["name"]
 
@@ -69,7 +74,7 @@ def resolve(
             same = [b for b in candidates if (b.get("spec") or {}).get("version") == reference.version]
             ready = [b for b in same if is_ready(b)]
             if ready:
-                chosen.append(Model.model_validate(min(ready, key=registration_order)))
+                chosen.append(Model.model_validate(without_status(min(ready, key=registration_order))))
             elif same:
                 problems.append(
                     f"Model {reference.name!r} version {reference.version} ({same[0]['metadata']['name']}) is not Ready"
@@ -82,7 +87,7 @@ def resolve(
             ready = [b for b in candidates if is_ready(b)]
             if ready:
                 best = max(ready, key=lambda b: b["spec"]["version"])  # one Ready Model per version
-                chosen.append(Model.model_validate(best))
+                chosen.append(Model.model_validate(without_status(best)))
             elif candidates:
                 problems.append(f"Model {reference.name!r} has no Ready version yet")
             else:

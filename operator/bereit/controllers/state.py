@@ -45,8 +45,8 @@ class Operator:
     models: Runner | None = None
     services: Runner | None = None
     applied: dict[tuple[str, str, str], AppliedChild] = field(default_factory=dict)
-    # Per service: (inputs fingerprint, rendered children, their digests).
-    rendered: dict[tuple[str, str], tuple[tuple, list[dict], list[str]]] = field(default_factory=dict)
+    # Per service: the inputs fingerprint and what rendering them gave (digests, pod spec hash).
+    rendered: dict[tuple[str, str], tuple[tuple, list[tuple[str, str]], str | None]] = field(default_factory=dict)
     # Our own latest writes, newer than the indices until the watch delivers them.
     written: dict[tuple[str, str, str], dict] = field(default_factory=dict)
     written_secrets: dict[tuple[str, str], dict] = field(default_factory=dict)
@@ -60,19 +60,29 @@ class Operator:
         return self.target_locks.setdefault((namespace, target), asyncio.Lock())
 
     def fresh(self, body: dict) -> dict:
-        """The object as the index has it, or as our last write returned it if that is newer."""
+        """The object as the index has it, updated with our last write if that is newer."""
         meta = body["metadata"]
-        written = self.written.get((body["kind"], meta.get("namespace") or "", meta["name"]))
-        if written and resource_version(written["metadata"].get("resourceVersion")) > resource_version(
-            meta.get("resourceVersion")
-        ):
-            return written
-        return body
+        key = (body["kind"], meta.get("namespace") or "", meta["name"])
+        written = self.written.get(key)
+        if written is None:
+            return body
+        if resource_version(written["resourceVersion"]) <= resource_version(meta.get("resourceVersion")):
+            del self.written[key]  # the watch has caught up
+            return body
+        return {
+            **body,
+            "metadata": {**meta, "resourceVersion": written["resourceVersion"], "finalizers": written["finalizers"]},
+            "status": written["status"],
+        }
 
     def remember(self, answer: dict) -> None:
+        """Keep what a write changed (little: status, finalizers) until the watch brings it."""
         meta = answer["metadata"]
-        meta.pop("managedFields", None)
-        self.written[(answer["kind"], meta.get("namespace") or "", meta["name"])] = answer
+        self.written[(answer["kind"], meta.get("namespace") or "", meta["name"])] = {
+            "resourceVersion": meta.get("resourceVersion"),
+            "finalizers": meta.get("finalizers") or [],
+            "status": answer.get("status") or {},
+        }
 
     def current_status(self, body: dict) -> dict:
         return self.fresh(body).get("status") or {}
