@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import posixpath
+import re
 from enum import StrEnum
 from typing import Literal
 
@@ -27,6 +28,8 @@ from bereit.constants import API_VERSION, INFERENCE_SERVICE_KIND
 MAX_NAME_LENGTH = 50
 # ConfigMaps hold at most 1 MiB; leave room for metadata.
 MAX_INLINE_CODE_BYTES = 900 * 1024
+# Inline files may sit in folders (the seeds' x/y/score.py); each part must be a valid ConfigMap key.
+INLINE_PATH_PATTERN = r"[-._a-zA-Z0-9]+(/[-._a-zA-Z0-9]+)*"
 RESERVED_ENV_PREFIXES = ("BEREIT_", "AZUREML_")
 DEFAULT_CPU = "0.1"
 DEFAULT_MEMORY = "0.5Gi"
@@ -70,7 +73,10 @@ class Code(ApiModel):
     )
     inline: dict[str, str] | None = Field(
         default=None,
-        description="The source folder's files, name to content. bereit stores them in a ConfigMap it owns.",
+        description=(
+            "The source folder's files, relative path (x/y/score.py) to content. bereit stores "
+            "them in a ConfigMap it owns and mounts them at the same paths."
+        ),
     )
     image_path: str | None = Field(
         default=None,
@@ -94,8 +100,11 @@ class Code(ApiModel):
                     "ConfigMap: use code.configMap or code.imagePath for larger code"
                 )
             for name in self.inline:
-                if "/" in name or name in ("", ".", ".."):
-                    raise ValueError(f"code.inline: file name {name!r} must be a plain file name")
+                if not re.fullmatch(INLINE_PATH_PATTERN, name) or ".." in name.split("/"):
+                    raise ValueError(
+                        f"code.inline: {name!r} must be a relative path of letters, digits, '-', '_' "
+                        "and '.', with '/' between folders"
+                    )
         return self
 
 

@@ -8,6 +8,7 @@ import posixpath
 
 from bereit import constants as c
 from bereit.render import names
+from bereit.render.code import inline_code_items
 from bereit.render.context import ResolvedService
 from bereit.render.models import model_dir, place_models
 from bereit.render.resources import container_resources
@@ -72,8 +73,11 @@ def _volumes_and_mounts(resolved: ResolvedService, model_mounts: list[dict]) -> 
     ]
     code = spec.inference.code
     if code.image_path is None:
-        config_map = code.config_map.name if code.config_map else names.code_config_map_name(resolved)
-        volumes.append({"name": CODE_VOLUME, "configMap": {"name": config_map}})
+        if code.config_map:
+            volumes.append({"name": CODE_VOLUME, "configMap": {"name": code.config_map.name}})
+        else:
+            source = {"name": names.code_config_map_name(resolved), "items": inline_code_items(resolved)}
+            volumes.append({"name": CODE_VOLUME, "configMap": source})
         mounts.append({"name": CODE_VOLUME, "mountPath": c.CODE_DIR, "readOnly": True})
     if spec.auth.mode != "none":
         # Files, not env vars: a regenerated key reaches running replicas without a restart.

@@ -76,6 +76,12 @@ BAD_SPECS = [
     BadSpec("service-name-uppercase", with_change(_isvc, "metadata.name", "Digits"), "metadata.name"),
     BadSpec("service-name-too-long", with_change(_isvc, "metadata.name", "s" * 51), "metadata.name"),
     BadSpec("reserved-env", with_change(_isvc, "spec.inference.environment", {"env": [{"name": "AZUREML_MODEL_DIR", "value": "x"}]}), "env", server=False),
+    BadSpec(
+        "inline-path-escapes",
+        with_change(_isvc, "spec.inference.code", {"inline": {"score.py": "", "../secrets.py": ""}}),
+        "code.inline",
+        server=False,
+    ),
     BadSpec("unknown-field", with_change(_isvc, "spec.cpuCores", 1), "cpuCores", server=False),
     # Model
     BadSpec("version-0", with_change(_model, "spec.version", 0), "version"),

@@ -75,3 +75,17 @@ def test_keys_secret_holds_both_keys_under_the_seed_names(resolved):
 def test_keys_secret_refuses_an_empty_key(resolved):
     with pytest.raises(ValueError):
         render_keys_secret(resolved, "", "s")
+
+
+def test_inline_code_in_folders_is_stored_flat_and_mounted_at_its_paths():
+    from bereit.render.deployment import render_deployment
+
+    files = {"x/y/score.py": "def init(): pass\n", "x/util.py": "", "score.py": ""}
+    body = inference_service_body(inference={"entryScript": "x/y/score.py", "code": {"inline": files}})
+    resolved = resolve(body)
+    assert set(render_code_config_map(resolved)["data"]) == {"x__y__score.py", "x__util.py", "score.py"}
+    pod = render_deployment(resolved)["spec"]["template"]["spec"]
+    code = next(volume for volume in pod["volumes"] if volume["name"] == "code")
+    assert {"key": "x__y__score.py", "path": "x/y/score.py"} in code["configMap"]["items"]
+    env = {item["name"]: item["value"] for item in pod["containers"][0]["env"]}
+    assert env["BEREIT_ENTRY_SCRIPT"] == "/var/azureml-app/code/x/y/score.py"
