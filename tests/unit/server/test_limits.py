@@ -11,7 +11,6 @@ from bereit.server.limits import Admission, Overloaded
 from .conftest import client, started_app
 
 pytestmark = pytest.mark.anyio
-SLOW = "import time\ndef init(): pass\ndef run(d):\n    time.sleep(0.02)\n    return 'ok'\n"
 
 
 @pytest.fixture
@@ -20,21 +19,27 @@ def anyio_backend():
 
 
 async def test_500_concurrent_requests_against_a_queue_of_10(tmp_path):
-    app = started_app(tmp_path, SLOW, max_concurrent_requests=1, max_queue_length=10, max_queue_wait_ms=500)
+    app = started_app(
+        tmp_path,
+        "import time\ndef init(): pass\ndef run(d):\n    time.sleep(0.2)\n    return 'ok'\n",
+        max_concurrent_requests=1,
+        max_queue_length=10,
+        max_queue_wait_ms=10_000,
+    )
     async with client(app) as http:
         responses = await asyncio.gather(*(http.post("/score", json={}) for _ in range(500)))
         after = await http.post("/score", json={})
     codes = [r.status_code for r in responses]
     assert set(codes) <= {200, 503}
-    # One running plus ten queued at most get through a burst; each of them takes 20 ms and the
-    # queue wait is 500 ms, so all eleven finish.
-    assert codes.count(200) == 11
+    # One running plus ten queued get through the burst (a straggler may find a place freed
+    # 200 ms later on a busy machine); everyone else is refused at once.
+    assert 11 <= codes.count(200) <= 13
     rejected = [r for r in responses if r.status_code == 503]
     assert all(r.headers["retry-after"] == "1" and "queue full" in r.json()["error"] for r in rejected)
     assert after.status_code == 200
     assert app.admission.running == 0 and app.admission.places == 0
     metrics = app.metrics.render().decode()
-    assert 'bereit_rejected_total{reason="Overloaded"} 489.0' in metrics
+    assert f'bereit_rejected_total{{reason="Overloaded"}} {len(rejected)}.0' in metrics
 
 
 async def test_queued_request_past_the_max_wait_is_503(tmp_path):

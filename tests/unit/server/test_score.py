@@ -19,6 +19,18 @@ def run(data):
 """
 
 
+# Parses the body as seed scripts do: json.loads in run().
+PARSING = """
+import json
+
+def init():
+    pass
+
+def run(data):
+    return {"got": json.loads(data)}
+"""
+
+
 @pytest.fixture
 def anyio_backend():
     return "asyncio"
@@ -83,7 +95,7 @@ async def test_request_id_from_the_client_is_kept(tmp_path):
 async def test_bad_bodies_get_a_4xx_that_says_why_and_the_server_keeps_serving(
     tmp_path, body, headers, status, fragment
 ):
-    app = started_app(tmp_path, ECHO)
+    app = started_app(tmp_path, PARSING)
     async with client(app) as http:
         response = await http.post("/score", content=body, headers=headers)
         again = await http.post("/score", json={"ok": 1})
@@ -92,6 +104,20 @@ async def test_bad_bodies_get_a_4xx_that_says_why_and_the_server_keeps_serving(
     assert response.json()["request_id"] == response.headers["x-request-id"]
     assert again.status_code == 200
     assert app.admission.running == 0 and app.admission.places == 0
+
+
+async def test_json_error_of_run_is_400_only_for_the_request_body(tmp_path):
+    own_file = tmp_path / "settings.json"
+    own_file.write_text("{broken")
+    app = started_app(
+        tmp_path,
+        f"import json\ndef init(): pass\ndef run(d):\n    json.loads(d)\n    return json.load(open({str(own_file)!r}))\n",
+    )
+    async with client(app) as http:
+        bad_body = await http.post("/score", content=b"{nope", headers={"content-type": "application/json"})
+        bad_file = await http.post("/score", json={})
+    assert bad_body.status_code == 400 and "not valid JSON" in bad_body.json()["error"]
+    assert bad_file.status_code == 500 and "JSONDecodeError" in bad_file.json()["error"]
 
 
 async def test_body_over_the_limit_is_413(tmp_path):
@@ -168,7 +194,7 @@ async def test_liveness_readiness_and_metrics(tmp_path):
         assert (await http.get("/")).status_code == 200
         assert (await http.get("/ready")).status_code == 200
         await http.post("/score", json={})
-        await http.post("/score", content=b"{", headers={"content-type": "application/json"})
+        await http.post("/score", content=b"", headers={"content-type": "application/json"})
         metrics = (await http.get("/metrics")).text
     assert 'bereit_requests_total{code="200",route="/score"} 1.0' in metrics
     assert 'bereit_requests_total{code="400",route="/score"} 1.0' in metrics
