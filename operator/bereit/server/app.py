@@ -140,6 +140,14 @@ class ServerApp:
                 loop.call_soon_threadsafe(self.on_init_finished)
 
         threading.Thread(target=init_then_report, name="bereit-init", daemon=True).start()
+        self._flusher = asyncio.ensure_future(self._flush_logs())
+
+    async def _flush_logs(self) -> None:
+        # Access lines are written without a flush each (a syscall per request); this keeps
+        # them at most a second behind on a pipe, where stdout is block-buffered.
+        while True:
+            await asyncio.sleep(1.0)
+            self.access.flush()
 
     # --- ASGI ----------------------------------------------------------------------------
 
@@ -158,6 +166,8 @@ class ServerApp:
                     await self._startup()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
+                    self._flusher.cancel()
+                    self.access.flush()
                     self.pool.close()
                     await send({"type": "lifespan.shutdown.complete"})
                     return

@@ -67,3 +67,9 @@ class AccessLog:
         else:
             line = f"{method} {path} {status} {duration_ms}ms id={request_id} in={size_in} out={size_out}"
         self.stream.write(line + "\n")
+
+    def flush(self) -> None:
+        try:
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass  # a closed or broken stdout must not take the server down

@@ -241,3 +241,24 @@ async def test_data_collection_sample_rate_zero_writes_nothing(tmp_path):
     async with client(app) as http:
         await http.post("/score", json={"x": 1})
     assert not out.exists() or not any(out.iterdir())
+
+
+async def test_access_log_is_one_json_line_with_request_id_and_no_query_or_headers(tmp_path):
+    import io
+
+    from bereit.server.app import create_app
+    from bereit.server.config import ServerConfig
+
+    stream = io.StringIO()
+    script = tmp_path / "score.py"
+    script.write_text(ECHO)
+    app = create_app(ServerConfig(entry_script=script, auth_mode="none"), access_stream=stream)
+    app.load_and_init()
+    async with client(app) as http:
+        response = await http.post("/score?secret=abc", json={}, headers={"authorization": "Bearer topsecret"})
+    (line,) = stream.getvalue().splitlines()
+    record = json.loads(line)
+    assert record["request_id"] == response.headers["x-request-id"]
+    assert record["path"] == "/score" and record["status"] == 200 and record["method"] == "POST"
+    assert record["duration_ms"] >= 0 and record["bytes_out"] == len(response.content)
+    assert "abc" not in line and "topsecret" not in line
