@@ -262,3 +262,29 @@ async def test_access_log_is_one_json_line_with_request_id_and_no_query_or_heade
     assert record["path"] == "/score" and record["status"] == 200 and record["method"] == "POST"
     assert record["duration_ms"] >= 0 and record["bytes_out"] == len(response.content)
     assert "abc" not in line and "topsecret" not in line
+
+
+async def test_hung_run_makes_readiness_then_liveness_fail(tmp_path, monkeypatch):
+    import asyncio
+
+    from bereit.server import app as app_module
+
+    monkeypatch.setattr(app_module, "STUCK_EXTRA_S", 0.0)
+    app = started_app(
+        tmp_path,
+        "import time\ndef init(): pass\ndef run(d):\n    time.sleep(float(d))\n    return 'done'\n",
+        scoring_timeout_ms=300,
+    )
+    async with client(app) as http:
+        timed_out = await http.post("/score", content=b"2.0", headers={"content-type": "text/plain"})
+        # Past the timeout the only slot is held: take no traffic, but stay alive for now.
+        ready, live = await http.get("/ready"), await http.get("/")
+        await asyncio.sleep(0.6)  # now past twice the timeout: a restart is the only cure
+        stuck = await http.get("/")
+        await asyncio.sleep(1.5)  # run() has returned: all is well again
+        recovered_ready, recovered_live = await http.get("/ready"), await http.get("/")
+    assert timed_out.status_code == 504
+    assert ready.status_code == 503 and "past the scoring timeout" in ready.text
+    assert live.status_code == 200
+    assert stuck.status_code == 500 and "has been running" in stuck.json()["error"]
+    assert recovered_ready.status_code == 200 and recovered_live.status_code == 200
