@@ -21,10 +21,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from workflow import chart, digits, host, images  # noqa: E402
-from workflow.commands import REPO  # noqa: E402
-from workflow.progress import Progress, WorkflowError, format_seconds  # noqa: E402
-from workflow.scoring import Endpoint, accuracy, request, score  # noqa: E402
+from workflow import chart, digits, host, images
+from workflow.commands import REPO
+from workflow.progress import Progress, WorkflowError, format_seconds
+from workflow.scoring import Endpoint, accuracy, request, score
 
 NAMESPACE = "bereit-demo"
 TARGET = "dev"

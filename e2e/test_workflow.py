@@ -25,11 +25,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from workflow import chart, digits, host, images
 from workflow.commands import Kubectl
 from workflow.load import LoadClient
-from workflow.progress import WorkflowError
 from workflow.scoring import Endpoint, accuracy, request, score
 from workflow.waiting import wait_for
 

@@ -96,7 +96,7 @@ class Kubectl:
     def __call__(self, *args: str, input: str | None = None, timeout: float = 60, check: bool = True) -> str:
         command = [self.binary, *self._config_args(), *args]
         try:
-            proc = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout)
+            proc = subprocess.run(command, input=input, capture_output=True, text=True, timeout=timeout, check=False)
         except subprocess.TimeoutExpired:
             raise WorkflowError(f"kubectl {' '.join(args)} did not answer within {timeout:.0f} s") from None
         if check and proc.returncode != 0:

@@ -6,6 +6,7 @@ reads), put into one namespace.
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -41,7 +42,7 @@ def train(version: int, output: Path, show: Show) -> Path:
     proc = subprocess.run(
         [sys.executable, str(DIGITS / "train.py"), "--version", str(version),
          "--regularization", str(REGULARIZATION[version]), "--output", str(output)],
-        capture_output=True, text=True, timeout=600,
+        capture_output=True, text=True, timeout=600, check=False,
     )
     if proc.returncode != 0:
         raise WorkflowError(f"examples/digits/train.py --version {version} failed:\n{proc.stderr.strip()[-2000:]}")
@@ -178,8 +179,6 @@ def rolled_out(kubectl: Kubectl, namespace: str, name: str) -> bool:
 
 def keys(kubectl: Kubectl, namespace: str, name: str) -> dict[str, str]:
     """primaryKey and secondaryKey from the Secret the service's status names."""
-    import base64
-
     body = kubectl.get("inferenceservice", name, namespace) or {}
     secret_name = (body.get("status") or {}).get("keysSecretName")
     if not secret_name:
@@ -188,6 +187,14 @@ def keys(kubectl: Kubectl, namespace: str, name: str) -> dict[str, str]:
     if secret is None:
         raise WorkflowError(f"the keys Secret {secret_name} does not exist")
     return {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+
+
+def _container_state(container: dict) -> str:
+    """`server running`, or `model-0-oci waiting {"reason": "ErrImageNeverPull", ...}`."""
+    state = container.get("state") or {}
+    for phase, details in state.items():
+        return f"{container['name']} {phase}" + ("" if phase == "running" else f" {json.dumps(details)}")
+    return f"{container['name']} (no state yet)"
 
 
 def service_diagnosis(kubectl: Kubectl, namespace: str, name: str) -> str:
@@ -199,9 +206,7 @@ def service_diagnosis(kubectl: Kubectl, namespace: str, name: str) -> str:
     for pod in kubectl.items("pod", namespace, f"{SERVICE_LABEL}={name}"):
         status = pod.get("status") or {}
         containers = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
-        states = "; ".join(f"{c['name']} {next(iter(c.get('state') or {'?': 0}))}"
-                           f"{' ' + json.dumps(list((c.get('state') or {}).values())[0]) if c.get('state') and 'running' not in c['state'] else ''}"
-                           for c in containers)
+        states = "; ".join(_container_state(c) for c in containers)
         lines.append(f"  pod {pod['metadata']['name']} {status.get('phase')}: {states}")
     events = kubectl("get", "events", "-n", namespace, "--sort-by=.lastTimestamp", check=False).strip().splitlines()
     lines += ["  events:"] + [f"    {line}" for line in events[-15:]]

@@ -76,6 +76,6 @@ def _is_local_cluster(server: str) -> bool:
     local = subprocess.run(
         [Kubectl(kubeconfig=kubeconfig).binary, "--kubeconfig", str(kubeconfig), "config", "view", "--minify",
          "-o", "jsonpath={.clusters[0].cluster.server}"],
-        capture_output=True, text=True,
+        capture_output=True, text=True, check=False,
     ).stdout.strip()
     return bool(local) and local == server

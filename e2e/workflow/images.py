@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ LOCAL_BASE_IMAGE = "bereit/python-base:bookworm"
 PUBLIC_BASE_IMAGE = "python:3.11-slim-bookworm"
 CACHE = Path(os.environ.get("BEREIT_CACHE", Path.home() / ".cache" / "bereit"))
 Show = Callable[[str], None]
+CONTENT_TAG = re.compile(r".+-[0-9a-f]{12}")
 
 
 @dataclass(frozen=True)
@@ -43,7 +45,12 @@ def local_base_image(show: Show) -> str:
 
 def build_bereit_images(base_image: str, show: Show) -> BereitImages:
     from bereit import __version__
-    from bereit.images import OPERATOR_IMAGE, RUNTIME_IMAGE, ImageBuildError, build_image
+    from bereit.images import (
+        OPERATOR_IMAGE,
+        RUNTIME_IMAGE,
+        ImageBuildError,
+        build_image,
+    )
 
     tagged = {}
     try:
@@ -55,7 +62,30 @@ def build_bereit_images(base_image: str, show: Show) -> BereitImages:
             show(f"{built} -> {tagged[flavor]}")
     except ImageBuildError as error:
         raise WorkflowError(str(error)) from None
-    return BereitImages(operator=tagged["operator"], runtime=tagged["runtime"])
+    built = BereitImages(operator=tagged["operator"], runtime=tagged["runtime"])
+    forget_older_builds(built, show)
+    return built
+
+
+def forget_older_builds(current: BereitImages, show: Show) -> None:
+    """Untag this machine's earlier content tags of the two images, so `docker images` does not
+    fill up with one line per build; other tags are left alone."""
+    import docker
+
+    client = docker.from_env()
+    for reference in (current.operator, current.runtime):
+        repository, tag = BereitImages.split(reference)
+        version = tag.rsplit("-", 1)[0]
+        for image in client.images.list(name=repository):
+            for old in image.tags:
+                old_repository, old_tag = BereitImages.split(old)
+                if old_repository == repository and old != reference and CONTENT_TAG.fullmatch(old_tag) \
+                        and old_tag.startswith(version + "-"):
+                    try:
+                        client.images.remove(old, noprune=False)
+                        show(f"removed the earlier build {old}")
+                    except docker.errors.APIError as error:  # still used by a container: keep it
+                        show(f"kept {old}: {error.explanation}")
 
 
 def build_model_image(folder: Path, tag: str, base_image: str, show: Show) -> str:
@@ -139,7 +169,7 @@ def _node_images(cluster_dir: Path) -> set[str]:
     env = dict(os.environ, BEREIT_CLUSTER_DIR=str(cluster_dir))
     proc = subprocess.run(
         ["bash", "-c", '. "$0"/lib.sh && node_ctr images ls -q', str(CLUSTER_SCRIPTS)],
-        env=env, capture_output=True, text=True, timeout=60,
+        env=env, capture_output=True, text=True, timeout=60, check=False,
     )
     if proc.returncode != 0:
         raise WorkflowError(f"cannot list the node's images: {proc.stderr.strip()[-500:]}")

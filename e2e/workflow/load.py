@@ -14,6 +14,7 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Self
 
 from .scoring import request
 
@@ -165,7 +166,7 @@ class LoadClient:
             thread.join(self.timeout + 5)
         return self.result
 
-    def __enter__(self) -> LoadClient:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *_) -> None:

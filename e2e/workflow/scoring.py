@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Self
 from urllib.parse import urlsplit
 
 from .commands import Kubectl
@@ -113,7 +114,7 @@ class Endpoint:
                 self._forward.kill()
             self._forward = None
 
-    def __enter__(self) -> Endpoint:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *_) -> None:
