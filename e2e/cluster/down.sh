@@ -19,6 +19,7 @@ case ${1:-} in
 esac
 
 [[ -d $STATE ]] || { log "nothing to stop: $STATE does not exist"; exit 0; }
+[[ -n ${BEREIT_STATE_LOCKED:-} ]] || lock_state
 
 # Pods' containers: killed through the node's containerd, so their shims exit with them.
 # containerd's CRI plugin deletes most exited tasks itself; delete the rest.

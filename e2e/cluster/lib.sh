@@ -73,8 +73,16 @@ ensure_dockerd() {
   command -v dockerd >/dev/null || die "dockerd is not installed (run e2e/cluster/install-deps.sh)"
   mkdir -p "$BEREIT_CACHE/logs"
   log "starting dockerd (log: $BEREIT_CACHE/logs/dockerd.log)"
-  nohup dockerd >>"$BEREIT_CACHE/logs/dockerd.log" 2>&1 </dev/null &
+  nohup dockerd >>"$BEREIT_CACHE/logs/dockerd.log" 2>&1 </dev/null 9>&- &
   wait_for 60 dockerd docker info || die "dockerd did not start; see $BEREIT_CACHE/logs/dockerd.log"
+}
+
+# lock_state: one up.sh or down.sh at a time per state folder (tests of several sessions
+# may share a cluster); released when the script exits.
+lock_state() {
+  mkdir -p "$STATE"
+  exec 9>"$STATE/.lock"
+  flock -w 600 9 || die "another up.sh/down.sh holds $STATE/.lock"
 }
 
 # --- processes: each one's pid is in $STATE/run/NAME.pid, its log in $STATE/logs/NAME.log.
@@ -101,9 +109,31 @@ start_proc() {
     return
   fi
   mkdir -p "$STATE/run" "$STATE/logs"
-  setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null &
+  # 9>&-: the daemon must not inherit the state lock (see lock_state).
+  setsid "$@" >>"$STATE/logs/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$STATE/run/$name.pid"
   readlink -f "$(command -v "$1")" >"$STATE/run/$name.exe"
+}
+
+# require_ports NAME PORT...: before starting NAME, make sure nothing else listens on its
+# ports. Another cluster's etcd on the same port would otherwise answer our health check
+# and our API server would join the other cluster's data.
+require_ports() {
+  local name=$1 port
+  shift
+  proc_alive "$name" && return 0
+  for port in "$@"; do
+    if [[ -n $(ss -Hltn "sport = :$port" 2>/dev/null) ]]; then
+      die "port $port (for $name) is in use by another program, perhaps another cluster; set BEREIT_APISERVER_PORT, BEREIT_ETCD_PORT, BEREIT_CONTROLLER_MANAGER_PORT, BEREIT_SCHEDULER_PORT (see e2e/README.md)"
+    fi
+  done
+}
+
+# running_and NAME COMMAND...: NAME's process is ours and alive, and COMMAND succeeds.
+running_and() {
+  local name=$1
+  shift
+  proc_alive "$name" && "$@"
 }
 
 # stop_proc NAME [SECONDS]: SIGTERM by pid, SIGKILL after SECONDS (default 10).

@@ -36,8 +36,9 @@ if [[ $MODE == full ]]; then
   done
 fi
 
-mkdir -p "$STATE"/{run,logs}
 START=$SECONDS
+lock_state
+mkdir -p "$STATE"/{run,logs}
 
 # A full cluster includes the control plane; a control plane alone is restarted as full
 # (the API server's address differs).
@@ -60,7 +61,7 @@ if [[ $(cat "$STATE/run/mode" 2>/dev/null) == "$MODE" ]] && ((FRESH == 0)) && al
 fi
 if [[ -f $STATE/run/mode && $(cat "$STATE/run/mode") != "$MODE" ]] && proc_alive kube-apiserver; then
   log "a $(cat "$STATE/run/mode") cluster is running; restarting it as $MODE"
-  "$CLUSTER_LIB_DIR/down.sh"
+  BEREIT_STATE_LOCKED=1 "$CLUSTER_LIB_DIR/down.sh"
 fi
 echo "$MODE" >"$STATE/run/mode"
 
@@ -110,6 +111,7 @@ start_etcd() {
   if ((FRESH)) && ! proc_alive etcd; then
     rm -rf "$STATE/etcd"
   fi
+  require_ports etcd "$ETCD_CLIENT_PORT" "$ETCD_PEER_PORT"
   # --unsafe-no-fsync: a throwaway test cluster; much faster writes on a shared disk.
   start_proc etcd etcd --name bereit --data-dir "$STATE/etcd" \
     --listen-client-urls "http://127.0.0.1:$ETCD_CLIENT_PORT" \
@@ -118,11 +120,12 @@ start_etcd() {
     --initial-advertise-peer-urls "http://127.0.0.1:$ETCD_PEER_PORT" \
     --initial-cluster "bereit=http://127.0.0.1:$ETCD_PEER_PORT" \
     --listen-metrics-urls "" --unsafe-no-fsync --log-level warn
-  wait_for 30 etcd curl -fsS "http://127.0.0.1:$ETCD_CLIENT_PORT/health" ||
+  wait_for 30 etcd running_and etcd curl -fsS "http://127.0.0.1:$ETCD_CLIENT_PORT/health" ||
     die "etcd did not start; see $STATE/logs/etcd.log"
 }
 
 start_apiserver() {
+  require_ports kube-apiserver "$APISERVER_PORT"
   start_proc kube-apiserver kube-apiserver \
     --bind-address "$API_HOST" --secure-port "$APISERVER_PORT" --advertise-address "$NODE_IP" \
     --etcd-servers "http://127.0.0.1:$ETCD_CLIENT_PORT" \
@@ -143,11 +146,13 @@ start_apiserver() {
     --proxy-client-cert-file "$PKI/front-proxy-client.crt" \
     --proxy-client-key-file "$PKI/front-proxy-client.key" \
     --enable-aggregator-routing=true --profiling=false
-  wait_for 60 kube-apiserver curl -fsS --cacert "$PKI/ca.crt" "$SERVER/readyz" ||
+  wait_for 60 kube-apiserver running_and kube-apiserver curl -fsS --cacert "$PKI/ca.crt" "$SERVER/readyz" ||
     die "kube-apiserver did not become ready; see $STATE/logs/kube-apiserver.log"
 }
 
 start_controllers() {
+  require_ports kube-controller-manager "$CM_PORT"
+  require_ports kube-scheduler "$SCHEDULER_PORT"
   start_proc kube-controller-manager kube-controller-manager \
     --kubeconfig "$PKI/controller-manager.kubeconfig" \
     --authentication-kubeconfig "$PKI/controller-manager.kubeconfig" \
@@ -167,7 +172,7 @@ start_controllers() {
     --profiling=false
   # The controller-manager works once it has made the default namespace's ServiceAccount,
   # which every Pod needs.
-  wait_for 60 kube-controller-manager kubectl get serviceaccount default -n default ||
+  wait_for 60 kube-controller-manager running_and kube-controller-manager kubectl get serviceaccount default -n default ||
     die "kube-controller-manager did not start; see $STATE/logs/kube-controller-manager.log"
 }
 
