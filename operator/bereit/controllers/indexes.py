@@ -45,13 +45,18 @@ DROPPED_ANNOTATIONS = ("kubectl.kubernetes.io/last-applied-configuration",)
 
 
 def plain(body: Mapping[str, Any]) -> dict:
-    """A detached copy without managedFields and other large parts no reconcile reads."""
-    copy = json.loads(json.dumps(dict(body)))
-    meta = copy.get("metadata", {})
-    meta.pop("managedFields", None)
-    for annotation in DROPPED_ANNOTATIONS:
-        (meta.get("annotations") or {}).pop(annotation, None)
-    return copy
+    """The object without managedFields and other large parts no reconcile reads.
+
+    A shallow copy: each watch event is freshly parsed and never changed afterwards (neither
+    kopf nor the controllers modify bodies), so the nested parts can be shared.
+    """
+    raw = dict(body)
+    meta = {key: value for key, value in raw.get("metadata", {}).items() if key != "managedFields"}
+    annotations = meta.get("annotations")
+    if annotations and any(a in annotations for a in DROPPED_ANNOTATIONS):
+        meta["annotations"] = {k: v for k, v in annotations.items() if k not in DROPPED_ANNOTATIONS}
+    raw["metadata"] = meta
+    return raw
 
 
 def _group_version(api_version: str) -> tuple[str, str]:
@@ -67,26 +72,22 @@ async def services_index(namespace: str, name: str, body: kopf.Body, **_: Any) -
 
 
 @kopf.index(GROUP, VERSION, "inferenceservices")
-async def services_by_target_index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
-    return {(namespace, spec.get("computeTarget")): name}
+async def service_references_index(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict:
+    """What each service refers to, for finding the services to re-check when it changes:
 
-
-@kopf.index(GROUP, VERSION, "inferenceservices")
-async def services_by_model_index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict:
-    return {(namespace, ref.get("name")): name for ref in spec.get("models") or ()}
-
-
-@kopf.index(GROUP, VERSION, "inferenceservices")
-async def services_by_code_index(namespace: str, name: str, spec: kopf.Spec, **_: Any) -> dict | None:
+    ("target", ns, ComputeTarget), ("model", ns, modelName), ("code", ns, ConfigMap),
+    ("serves", ns, Model object) from status.models, ("pins", ns, modelName, version).
+    One index, not five: kopf calls each index function on every event.
+    """
+    keys = {("target", namespace, spec.get("computeTarget"))}
+    for ref in spec.get("models") or ():
+        keys.add(("model", namespace, ref.get("name")))
+        if ref.get("version"):
+            keys.add(("pins", namespace, ref.get("name"), ref.get("version")))
     config_map = ((spec.get("inference") or {}).get("code") or {}).get("configMap")
-    return {(namespace, config_map["name"]): name} if config_map else None
-
-
-@kopf.index(GROUP, VERSION, "inferenceservices")
-async def model_users_index(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict:
-    """(namespace, ("object", Model name)) → services serving it; (namespace, ("pin", modelName, version)) → pinning it."""
-    keys = {(namespace, ("object", m.get("model"))) for m in status.get("models") or ()}
-    keys |= {(namespace, ("pin", ref.get("name"), ref.get("version"))) for ref in spec.get("models") or () if ref.get("version")}
+    if config_map:
+        keys.add(("code", namespace, config_map.get("name")))
+    keys |= {("serves", namespace, m.get("model")) for m in status.get("models") or ()}
     return {key: name for key in keys}
 
 
@@ -209,17 +210,23 @@ class Caches:
         for store in self._i["services_index"].values():
             yield from store
 
+    def _referring(self, *key: Any) -> list[str]:
+        return sorted(set(self._all("service_references_index", key)))
+
     def services_on_target(self, namespace: str, target: str) -> list[str]:
-        return sorted(set(self._all("services_by_target_index", (namespace, target))))
+        return self._referring("target", namespace, target)
 
     def services_using_model_name(self, namespace: str, model_name: str) -> list[str]:
-        return sorted(set(self._all("services_by_model_index", (namespace, model_name))))
+        return self._referring("model", namespace, model_name)
 
     def services_using_code(self, namespace: str, config_map: str) -> list[str]:
-        return sorted(set(self._all("services_by_code_index", (namespace, config_map))))
+        return self._referring("code", namespace, config_map)
 
-    def model_users(self, namespace: str, reference: tuple) -> list[str]:
-        return sorted(set(self._all("model_users_index", (namespace, reference))))
+    def services_serving(self, namespace: str, model: str) -> list[str]:
+        return self._referring("serves", namespace, model)
+
+    def services_pinning(self, namespace: str, model_name: str, version: int) -> list[str]:
+        return self._referring("pins", namespace, model_name, version)
 
     def models_named(self, namespace: str, model_name: str) -> list[dict]:
         return self._all("models_index", (namespace, model_name))

@@ -9,6 +9,7 @@ import asyncio
 import hashlib
 import json
 import logging
+from collections import OrderedDict
 from typing import Any
 
 import kopf
@@ -33,15 +34,33 @@ class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):
     256 KiB that all annotations of an object may hold. A digest says "changed or not" just as well.
     """
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        # Essences by (uid, resourceVersion): kopf builds the current one too, for every event.
+        self._essences: OrderedDict[tuple, tuple[Any, str]] = OrderedDict()
+
+    def _essence(self, body: kopf.Body) -> tuple[Any, str]:
+        key = (body.get("metadata", {}).get("uid"), body.get("metadata", {}).get("resourceVersion"))
+        found = self._essences.get(key)
+        if found is None:
+            essence = self.build(body=body)
+            found = self._essences[key] = (essence, _digest(essence))
+            if len(self._essences) > ESSENCE_CACHE_SIZE:
+                self._essences.popitem(last=False)
+        return found
+
     def fetch(self, *, body: kopf.Body) -> Any:
         stored = super().fetch(body=body)
         if isinstance(stored, dict) and set(stored) == {"digest"}:
-            current = self.build(body=body)
-            return current if stored["digest"] == _digest(current) else stored
+            essence, digest = self._essence(body)
+            return essence if stored["digest"] == digest else stored
         return stored
 
     def store(self, *, body: kopf.Body, patch: kopf.Patch, essence: Any) -> None:
         super().store(body=body, patch=patch, essence={"digest": _digest(essence)})
+
+
+ESSENCE_CACHE_SIZE = 256
 
 
 def _digest(essence: Any) -> str:

@@ -55,9 +55,9 @@ async def model_event(type: str | None, namespace: str, name: str, body: kopf.Bo
 def users_of(op: Operator, namespace: str, body: dict, owns_version: bool) -> list[str]:
     """Services that serve this Model object, or pin its version (when it is the one that counts)."""
     name = body["metadata"]["name"]
-    users = set(op.caches.model_users(namespace, ("object", name)))
+    users = set(op.caches.services_serving(namespace, name))
     if owns_version:
-        users |= set(op.caches.model_users(namespace, ("pin", model_name_of(body), body["spec"].get("version"))))
+        users |= set(op.caches.services_pinning(namespace, model_name_of(body), body["spec"].get("version")))
     return sorted(users)
 
 
