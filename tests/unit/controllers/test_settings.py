@@ -3,7 +3,6 @@
 import pytest
 from pydantic import ValidationError
 
-from bereit.kube import resource_path
 from bereit.settings import Settings
 
 
@@ -24,9 +23,3 @@ def test_a_bad_log_format_names_the_setting(monkeypatch):
     monkeypatch.setenv("BEREIT_LOG_FORMAT", "xml")
     with pytest.raises(ValidationError, match="log_format"):
         Settings()
-
-
-def test_api_paths():
-    assert resource_path("apps/v1", "Deployment", "ns", "web") == "/apis/apps/v1/namespaces/ns/deployments/web"
-    assert resource_path("v1", "Node", None, "n1", "status") == "/api/v1/nodes/n1/status"
-    assert resource_path("bereit.dev/v1alpha1", "Model", "ns") == "/apis/bereit.dev/v1alpha1/namespaces/ns/models"
