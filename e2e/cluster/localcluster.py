@@ -60,6 +60,36 @@ class Ports:
 # full cluster that a developer keeps up on the default ports.
 INTEGRATION_STATE = Path(os.environ.get("BEREIT_CACHE", Path.home() / ".cache/bereit")) / "integration-cluster"
 INTEGRATION_PORTS = Ports(apiserver=16443, etcd=12379, controller_manager=20257, scheduler=20259)
+INTEGRATION_SLOTS = 8
+
+
+def integration_slot() -> tuple[Path, Ports, object]:
+    """A control-plane slot that no other test session on this machine uses right now.
+
+    Slot 0 is ``INTEGRATION_STATE`` on ``INTEGRATION_PORTS``; slot n its sibling ``-n`` on
+    ports shifted by n. The returned open file holds the slot's lock until it is closed (or
+    the process ends), so concurrent sessions never stop each other's cluster.
+    """
+    import fcntl
+
+    for n in range(INTEGRATION_SLOTS):
+        state = INTEGRATION_STATE if n == 0 else INTEGRATION_STATE.with_name(f"{INTEGRATION_STATE.name}-{n}")
+        state.mkdir(parents=True, exist_ok=True)
+        lock = open(state / ".session-lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            lock.close()
+            continue
+        base = INTEGRATION_PORTS
+        ports = Ports(
+            apiserver=base.apiserver + n,
+            etcd=base.etcd + 2 * n,
+            controller_manager=base.controller_manager + 10 + n if n else base.controller_manager,
+            scheduler=base.scheduler + 20 + n if n else base.scheduler,
+        )
+        return state, ports, lock
+    raise ClusterError(f"all {INTEGRATION_SLOTS} integration control-plane slots are in use by other sessions")
 
 
 @dataclasses.dataclass

@@ -8,6 +8,8 @@ Fixtures (all session-scoped unless noted):
   ``.start_seconds``. Started with ``e2e/cluster/up.sh controlplane --fresh`` in its own
   folder (~/.cache/bereit/integration-cluster) on its own ports (API server 16443, etcd
   12379), so it runs beside a developer's full cluster; stopped with ``down.sh`` at the end.
+  A second test session on the same machine at the same time gets its own slot
+  (integration-cluster-N, ports + N), so sessions never stop each other's cluster.
   The CRDs in ``crds/*.yaml`` are installed and Established before any test runs.
 - ``kubeconfig`` -> ``str``: path of an admin kubeconfig (system:masters) for that cluster.
 - ``kube_api`` -> ``kubernetes.client.ApiClient`` built from that kubeconfig.
@@ -90,20 +92,25 @@ def kube_cluster() -> Iterator[localcluster.LocalCluster]:
         path = Path(external).resolve()
         cluster = localcluster.LocalCluster(state_dir=path.parent, kubeconfig_file=path)
     else:
-        cluster = localcluster.LocalCluster(
-            state_dir=localcluster.INTEGRATION_STATE, ports=localcluster.INTEGRATION_PORTS
-        )
+        try:
+            state, ports, slot_lock = localcluster.integration_slot()
+        except localcluster.ClusterError as exc:
+            pytest.fail(str(exc), pytrace=False)
+        cluster = localcluster.LocalCluster(state_dir=state, ports=ports)
         try:
             cluster.start(fresh=True)
         except localcluster.ClusterError as exc:
             cluster.stop(force=True)
+            slot_lock.close()
             pytest.fail(f"could not start the control plane: {exc}", pytrace=False)
     try:
         localcluster.install_crds(cluster)
         yield cluster
     finally:
-        if not external and not os.environ.get("BEREIT_IT_KEEP"):
-            cluster.stop()
+        if not external:
+            if not os.environ.get("BEREIT_IT_KEEP"):
+                cluster.stop()
+            slot_lock.close()
 
 
 @pytest.fixture(scope="session")
