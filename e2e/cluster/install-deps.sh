@@ -27,11 +27,11 @@ install_apt() {
   DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}"
 }
 
-# go_build NAME VERSION MODULE_DIR LDFLAGS PACKAGE [OUTPUT]: build one command into BIN_DIR
-# unless the stamp for NAME at VERSION is there. Builds into a temporary file, then renames,
+# go_build NAME VERSION MODULE_DIR LDFLAGS PACKAGE: build PACKAGE into BIN_DIR/NAME unless
+# the stamp for NAME at VERSION is there. Builds into a temporary file, then renames,
 # so an interrupted build never leaves a half-written binary behind.
 go_build() {
-  local name=$1 version=$2 dir=$3 ldflags=$4 package=$5 out=${6:-$1}
+  local out=$1 version=$2 dir=$3 ldflags=$4 package=$5
   local stamp="$BIN_DIR/.built-$out-$version"
   if [[ -e $stamp && -x $BIN_DIR/$out ]]; then
     log "$out $version: cached"
