@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -147,6 +148,9 @@ def from_sources(args: argparse.Namespace | None = None, environ: Mapping[str, s
             values[field] = raw if kind is str else _convert(str(raw), kind, flags[0], envs[0])
     if args is not None and getattr(args, "access_log", None) is not None:
         values["access_log"] = args.access_log
+    for flag in _IGNORED_AZMLINFSRV_FLAGS:
+        if args is not None and getattr(args, flag.lstrip("-"), None) is not None:
+            logging.getLogger("bereit.server").warning("%s is an azmlinfsrv flag bereit-server ignores", flag)
     if "entry_script" not in values:
         raise ConfigError(
             f"no entry script: pass --entry-script (or --entry_script) or set {c.ENV_ENTRY_SCRIPT}"
