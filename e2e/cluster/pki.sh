@@ -45,17 +45,17 @@ keyUsage=critical,digitalSignature,keyEncipherment" front-proxy-ca
   openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$PKI/sa.key" 2>/dev/null
   openssl pkey -in "$PKI/sa.key" -pubout -out "$PKI/sa.pub" 2>/dev/null
   # Static bearer tokens: one per component, named as the RBAC bootstrap policy expects.
-  local t
-  t() { openssl rand -hex 24; }
   {
-    echo "$(t),bereit-admin,bereit-admin,\"system:masters\""
-    echo "$(t),system:kube-controller-manager,system:kube-controller-manager"
-    echo "$(t),system:kube-scheduler,system:kube-scheduler"
-    echo "$(t),system:node:$NODE_NAME,system:node:$NODE_NAME,\"system:nodes\""
-    echo "$(t),system:kube-proxy,system:kube-proxy"
+    echo "$(new_token),bereit-admin,bereit-admin,\"system:masters\""
+    echo "$(new_token),system:kube-controller-manager,system:kube-controller-manager"
+    echo "$(new_token),system:kube-scheduler,system:kube-scheduler"
+    echo "$(new_token),system:node:$NODE_NAME,system:node:$NODE_NAME,\"system:nodes\""
+    echo "$(new_token),system:kube-proxy,system:kube-proxy"
   } >"$PKI/tokens.csv.tmp"
   mv "$PKI/tokens.csv.tmp" "$PKI/tokens.csv"
 }
+
+new_token() { openssl rand -hex 24; }
 
 token_of() { awk -F, -v u="$1" '$2 == u { print $1 }' "$PKI/tokens.csv"; }
 
