@@ -5,8 +5,8 @@ Which cluster:
   started or stopped. Images are loaded with ``kind load docker-image`` when
   ``BEREIT_KIND_CLUSTER`` names a kind cluster.
 - otherwise: the local cluster of e2e/cluster, ``up.sh full`` (a no-op when it runs already;
-  then it is also left running at the end). ``BEREIT_E2E_KEEP=1`` leaves a cluster this
-  session started running.
+  then it is also left running at the end). A cluster this session started is stopped at the
+  end unless another test session still uses it or ``BEREIT_E2E_KEEP=1``.
 
 Fixtures (session scope unless noted):
 - ``e2e_cluster`` -> ``localcluster.LocalCluster`` (``.kubeconfig``, ``.kubectl(...)``);
@@ -89,17 +89,31 @@ def e2e_cluster(e2e_local: bool) -> Iterator[localcluster.LocalCluster]:
         path = Path(os.environ["KUBECONFIG"]).resolve()
         yield localcluster.LocalCluster(state_dir=path.parent, kubeconfig_file=path, mode="full")
         return
+    import fcntl
+
     state = Path(os.environ.get("BEREIT_CLUSTER_DIR", localcluster.INTEGRATION_STATE.parent / "cluster"))
+    state.mkdir(parents=True, exist_ok=True)
+    # Every session using the cluster holds a shared lock; the one that started it stops it
+    # at the end only if it can then take the lock alone (no other session is mid-run).
+    sessions = open(state / ".e2e-sessions", "w")
+    fcntl.flock(sessions, fcntl.LOCK_SH)
     cluster = localcluster.LocalCluster(state_dir=state, mode="full")
     try:
         cluster.start(timeout=600)
     except localcluster.ClusterError as exc:
+        sessions.close()
         pytest.fail(f"could not start the local cluster: {exc}", pytrace=False)
     try:
         yield cluster
     finally:
-        if not os.environ.get("BEREIT_E2E_KEEP"):
-            cluster.stop()
+        try:
+            if cluster.started_here and not os.environ.get("BEREIT_E2E_KEEP"):
+                fcntl.flock(sessions, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                cluster.stop()
+        except OSError:
+            pass  # another session still uses the cluster: leave it running
+        finally:
+            sessions.close()
 
 
 @pytest.fixture(scope="session")
