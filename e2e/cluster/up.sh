@@ -62,6 +62,9 @@ fi
 if [[ -f $STATE/run/mode && $(cat "$STATE/run/mode") != "$MODE" ]] && proc_alive kube-apiserver; then
   log "a $(cat "$STATE/run/mode") cluster is running; restarting it as $MODE"
   BEREIT_STATE_LOCKED=1 "$CLUSTER_LIB_DIR/down.sh"
+elif ((FRESH)) && { proc_alive etcd || proc_alive kube-apiserver; }; then
+  log "--fresh: stopping the running cluster first"
+  BEREIT_STATE_LOCKED=1 "$CLUSTER_LIB_DIR/down.sh"
 fi
 echo "$MODE" >"$STATE/run/mode"
 
