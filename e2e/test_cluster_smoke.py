@@ -16,6 +16,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+import yaml
 
 import localcluster
 
@@ -43,7 +44,7 @@ def wait_until(what: str, timeout: float, check, interval: float = 1.0):
 
 
 @pytest.mark.controlplane_only
-def test_control_plane_starts_warm_within_20_seconds_and_serves_crds(tmp_path):
+def test_control_plane_starts_warm_within_20_seconds_and_serves_crds():
     missing = localcluster.missing_binaries()
     if missing:
         pytest.skip(f"binaries not built ({', '.join(missing)}): run e2e/cluster/install-deps.sh")
@@ -58,10 +59,7 @@ def test_control_plane_starts_warm_within_20_seconds_and_serves_crds(tmp_path):
         installed = localcluster.install_crds(cluster)
         crds = cluster.kubectl("get", "crds", "-o", "name").split()
         for path in installed:
-            name = subprocess.run(
-                ["python3", "-c", "import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))['metadata']['name'])", str(path)],
-                check=True, capture_output=True, text=True,
-            ).stdout.strip()
+            name = yaml.safe_load(path.read_text())["metadata"]["name"]
             assert f"customresourcedefinition.apiextensions.k8s.io/{name}" in crds
         assert "namespace/kube-system" in cluster.kubectl("get", "namespaces", "-o", "name").split()
     finally:
