@@ -80,9 +80,11 @@ class Flow:
 @pytest.fixture(scope="module")
 def flow(e2e_cluster, e2e_local: bool, tmp_path_factory) -> Iterator[Flow]:
     kubectl = Kubectl(kubeconfig=Path(e2e_cluster.kubeconfig))
+    # KUBECONFIG may name the local cluster too: then the host still reaches its ClusterIPs.
+    local = e2e_local or host.is_local_server(host.server_of(kubectl))
     namespace = f"e2e-workflow-{uuid.uuid4().hex[:6]}"
     kubectl("create", "namespace", namespace)
-    state = Flow(kubectl, namespace, e2e_local, tmp_path_factory.mktemp("digits"))
+    state = Flow(kubectl, namespace, local, tmp_path_factory.mktemp("digits"))
     try:
         yield state
     finally:
@@ -101,7 +103,7 @@ def step_done(flow: Flow, name: str) -> None:
 # --- 1. helm install ----------------------------------------------------------------------
 
 @pytest.mark.timeout(1800)
-def test_helm_install_runs_the_operator(flow: Flow, e2e_cluster, load_images) -> None:
+def test_helm_install_runs_the_operator(flow: Flow, load_images) -> None:
     host.ensure_python_packages(flow.say)
     if flow.local:
         base = images.local_base_image(flow.say)
@@ -114,7 +116,7 @@ def test_helm_install_runs_the_operator(flow: Flow, e2e_cluster, load_images) ->
         model_images.append(images.build_model_image(folder, digits.model_image(version), base, flow.say))
     references = [built.operator, built.runtime, *model_images]
     if flow.local:
-        images.load_into_local_node(references, Path(e2e_cluster.state_dir), flow.say)
+        images.load_into_local_node(references, host.LOCAL_CLUSTER_DIR, flow.say)
     else:
         load_images(*references)
 
@@ -342,8 +344,9 @@ def test_regenerated_primary_key_refuses_the_old_one_while_the_secondary_keeps_w
 def _hpa_replicas(flow: Flow) -> tuple[int, int, str]:
     hpa = flow.kubectl.get("hpa", digits.SERVICE, flow.namespace) or {}
     status = hpa.get("status") or {}
-    metrics = status.get("currentMetrics") or []
-    usage = metrics[0]["resource"]["current"].get("averageUtilization") if metrics else None
+    # Before metrics-server has numbers the entry has no `resource` (type "" or none at all).
+    metrics = [m for m in status.get("currentMetrics") or [] if m.get("resource")]
+    usage = metrics[0]["resource"].get("current", {}).get("averageUtilization") if metrics else None
     return status.get("currentReplicas", 0), status.get("desiredReplicas", 0), f"{usage}%" if usage is not None else "no metrics yet"
 
 

@@ -58,18 +58,23 @@ def current_context(show: Show) -> Target:
     context = kubectl.current_context()
     if not context:
         raise WorkflowError("kubectl has no current context: set KUBECONFIG or run `kubectl config use-context`")
-    server = kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").strip()
+    server = server_of(kubectl)
     try:
         kubectl("get", "--raw", "/readyz", timeout=20)
     except WorkflowError as error:
         raise WorkflowError(f"the cluster of context {context} ({server}) does not answer: {error}") from None
-    local = _is_local_cluster(server)
+    local = is_local_server(server)
     kind = context.removeprefix("kind-") if context.startswith("kind-") and not local else None
     show(f"context {context}, API server {server}" + (" (the local cluster)" if local else ""))
     return Target(kubectl, local=local, description=f"context {context} ({server})", kind_cluster=kind)
 
 
-def _is_local_cluster(server: str) -> bool:
+def server_of(kubectl: Kubectl) -> str:
+    return kubectl("config", "view", "--minify", "-o", "jsonpath={.clusters[0].cluster.server}").strip()
+
+
+def is_local_server(server: str) -> bool:
+    """Whether an API server address is the local cluster's (e2e/cluster)."""
     kubeconfig = LOCAL_CLUSTER_DIR / "kubeconfig"
     if not kubeconfig.is_file():
         return False
