@@ -43,8 +43,12 @@ class Settings(BaseSettings):
         description="BEREIT_LIVENESS_PORT: GET /healthz answers here (python -m bereit.controllers); 0 turns it off.",
     )
     max_parallel_reconciles: int = Field(
-        default=32, ge=1, le=1000,
-        description="BEREIT_MAX_PARALLEL_RECONCILES: reconciles running at once, to spare the API server during bursts.",
+        default=64, ge=1, le=1000,
+        description=(
+            "BEREIT_MAX_PARALLEL_RECONCILES: reconciles running at once, to spare the API server "
+            "during bursts. Passes mostly wait for the API server (creating a Service takes "
+            "seconds when many are created at once), so this is well above the core count."
+        ),
     )
     api_timeout_seconds: float = Field(default=30.0, gt=0, description="BEREIT_API_TIMEOUT_SECONDS per API request.")
     api_retries: int = Field(

@@ -55,6 +55,7 @@ class Operator:
     seen_targets: dict[tuple[str, str], tuple] = field(default_factory=dict)
     log_messages: dict[tuple, str] = field(default_factory=dict)
     target_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
+    housekeeping: asyncio.Task | None = None
 
     def target_lock(self, namespace: str, target: str) -> asyncio.Lock:
         return self.target_locks.setdefault((namespace, target), asyncio.Lock())
