@@ -146,9 +146,9 @@ def describe_need(service: InferenceService, target: ComputeTarget) -> str:
 class CapacityLedger:
     """vCPUs reserved per target by the services admitted to it, kept in memory.
 
-    Capacity decisions for one target are made one at a time (see the controller's lock), so
-    two services cannot both take the last free vCPUs. After a restart the ledger is seeded
-    from the services' CapacityReserved conditions.
+    Decisions read and update it without awaiting in between, so two services cannot both
+    take the last free vCPUs. After a restart it is seeded from the services'
+    CapacityReserved conditions.
     """
 
     def __init__(self) -> None:

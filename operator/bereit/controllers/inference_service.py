@@ -165,7 +165,7 @@ class Pass:
         self.spec_hash: str | None = None
         self.keys_created = False
 
-    # each step returns False when the service cannot go further this pass
+    # Each step adds its verdict; one that returns None or False stops the service this pass.
 
     def validate(self) -> InferenceService | None:
         try:
@@ -212,33 +212,33 @@ class Pass:
         self.verdicts.append(Verdict(CODE_AVAILABLE, TRUE, "Available", f"code from ConfigMap {code.config_map.name!r}"))
         return True, digest
 
-    async def reserve(self, service: InferenceService, target: ComputeTarget) -> bool:
-        """Minimum replicas × CPU must fit in what the target has left after the others on it."""
-        op, target_name = self.op, service.spec.compute_target
-        async with op.target_lock(self.namespace, target_name):
-            seed_ledger(op)
-            need = capacity.cpu_need(service, target)
-            ledger = op.ledger
-            if ledger.holds(self.namespace, self.name) == target_name and ledger.held(self.namespace, self.name) >= need:
-                # Admitted before and asking no more: a shrinking target never evicts it.
-                self.verdicts.append(Verdict(CAPACITY, TRUE, "Reserved", f"{capacity.describe_need(service, target)} reserved on ComputeTarget {target_name!r}"))
-                return True
-            total = capacity.measure(target, op.caches.nodes()).vcpus
-            others = ledger.reserved(self.namespace, target_name, excluding=self.name)
-            left = total - others
-            if need > left:
-                self.verdicts.append(Verdict(
-                    CAPACITY, FALSE, "InsufficientCapacity",
-                    f"needs {capacity.describe_need(service, target)} but ComputeTarget {target_name!r} has "
-                    f"{format_cores(float(max(left, 0)))} of {format_cores(float(total))} vCPUs left after the other services on it",
-                ))
-                return False
-            moved_from = ledger.holds(self.namespace, self.name)
-            ledger.reserve(self.namespace, target_name, self.name, need)
-        op.targets.trigger((self.namespace, target_name))
-        if moved_from and moved_from != target_name:
-            op.targets.trigger((self.namespace, moved_from))
-        self.verdicts.append(Verdict(CAPACITY, TRUE, "Reserved", f"{capacity.describe_need(service, target)} reserved on ComputeTarget {target_name!r}"))
+    def reserve(self, service: InferenceService, target: ComputeTarget) -> bool:
+        """Minimum replicas × CPU must fit in what the target has left after the others on it.
+
+        No await between reading the ledger and writing it: on one event loop, two services
+        cannot both take the last free vCPUs.
+        """
+        op, target_name, ledger = self.op, service.spec.compute_target, self.op.ledger
+        need = capacity.cpu_need(service, target)
+        reserved = Verdict(CAPACITY, TRUE, "Reserved", f"{capacity.describe_need(service, target)} reserved on ComputeTarget {target_name!r}")
+        held_on = ledger.holds(self.namespace, self.name)
+        if held_on == target_name and ledger.held(self.namespace, self.name) >= need:
+            # Admitted before and asking no more: a shrinking target never evicts it.
+            self.verdicts.append(reserved)
+            return True
+        total = capacity.measure(target, op.caches.nodes()).vcpus
+        left = total - ledger.reserved(self.namespace, target_name, excluding=self.name)
+        if need > left:
+            self.verdicts.append(Verdict(
+                CAPACITY, FALSE, "InsufficientCapacity",
+                f"needs {capacity.describe_need(service, target)} but ComputeTarget {target_name!r} has "
+                f"{format_cores(float(max(left, 0)))} of {format_cores(float(total))} vCPUs left after the other services on it",
+            ))
+            return False
+        ledger.reserve(self.namespace, target_name, self.name, need)
+        for changed in {target_name, held_on} - {None}:
+            op.targets.trigger((self.namespace, changed))  # requestedVcpus in its status
+        self.verdicts.append(reserved)
         return True
 
     async def ensure_keys(self, resolved: ResolvedService) -> dict:
@@ -403,7 +403,7 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
             serving={m.get("model") for m in served},
         )
         step.verdicts.append(resolution.verdict)
-        if target is not None and resolution.verdict.ok and code_ok and await step.reserve(service, target):
+        if target is not None and resolution.verdict.ok and code_ok and step.reserve(service, target):
             resolved = ResolvedService(service, resolution.models, target, op.settings.runtime(), code_digest)
             secret, applied = await step.deploy(resolved)
             if applied:

@@ -54,11 +54,7 @@ class Operator:
     seen_nodes: dict[str, Any] = field(default_factory=dict)
     seen_targets: dict[tuple[str, str], tuple] = field(default_factory=dict)
     log_messages: dict[tuple, str] = field(default_factory=dict)
-    target_locks: dict[tuple[str, str], asyncio.Lock] = field(default_factory=dict)
     housekeeping: asyncio.Task | None = None
-
-    def target_lock(self, namespace: str, target: str) -> asyncio.Lock:
-        return self.target_locks.setdefault((namespace, target), asyncio.Lock())
 
     def fresh(self, body: dict) -> dict:
         """The object as the index has it, updated with our last write if that is newer."""
