@@ -103,7 +103,7 @@ class OperatorProcess:
         """The probes of /healthz. kopf collects them at most every 10 s; `fresh` waits that out."""
         if fresh:
             time.sleep(max(0.0, PROBE_CACHE_SECONDS - (time.monotonic() - self._last_health)))
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=5) as answer:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/healthz", timeout=30) as answer:
             self._last_health = time.monotonic()
             return json.loads(answer.read())
 
