@@ -174,9 +174,10 @@ def _wrk(url: str, lua: Path, connections: int, seconds: float) -> dict:
     }
 
 
-def measure(server: Server, port: int, holdout: dict, rounds: int, seconds: float) -> list[dict]:
+def measure(server: Server, port: int, holdout: dict, seconds: int) -> list[dict]:
+    """One round for one server: start it, check its answers, one timed run per cell, stop it."""
     base = f"http://127.0.0.1:{port}"
-    log = open(RAW / f"{re.sub(r'[^a-z0-9]+', '-', (server.name + '-' + server.workers).lower())}.log", "w")
+    log = open(RAW / f"{re.sub(r'[^a-z0-9]+', '-', (server.name + '-' + server.workers).lower())}.log", "a")
     proc = subprocess.Popen(
         ["taskset", "-c", SERVER_CPU, *server.cmd],
         env={**os.environ, **ONE_THREAD, **server.env},
@@ -188,7 +189,7 @@ def measure(server: Server, port: int, holdout: dict, rounds: int, seconds: floa
     results = []
     try:
         bodies = {n: json.dumps(server.body(holdout["rows"][:n])).encode() for n in (1, 100)}
-        deadline = time.monotonic() + 120
+        deadline = time.monotonic() + 180
         while True:  # up when it answers the 1-row body
             try:
                 _post(base + server.path, bodies[1])
@@ -209,27 +210,23 @@ def measure(server: Server, port: int, holdout: dict, rounds: int, seconds: floa
             _wrk(base + server.path, lua, 32, 1)  # warm-up
             for connections in (1, 32):
                 cpu_before = _group_cpu(proc.pid)
-                runs = [_wrk(base + server.path, lua, connections, seconds) for _ in range(rounds)]
+                run = _wrk(base + server.path, lua, connections, seconds)
                 cpu = _group_cpu(proc.pid) - cpu_before
-                requests = sum(r["rps"] for r in runs) * seconds
-                rss = _group_rss(proc.pid)
-                med = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
                 results.append(
                     {
                         "server": server.name,
                         "workers": server.workers,
                         "rows": n,
                         "connections": connections,
-                        "rps": med["rps"],
-                        "rps_rounds": [r["rps"] for r in runs],
-                        "p50_ms": med["p50_ms"],
-                        "p99_ms": med["p99_ms"],
-                        "errors": sum(r["errors"] for r in runs),
-                        "cpu_us_per_request": round(1e6 * cpu / requests, 1),
-                        "rss_mb": round(rss / 2**20, 1),
+                        "rps": run["rps"],
+                        "p50_ms": run["p50_ms"],
+                        "p99_ms": run["p99_ms"],
+                        "errors": run["errors"],
+                        "cpu_us_per_request": round(1e6 * cpu / (run["rps"] * seconds), 1),
+                        "rss_mb": round(_group_rss(proc.pid) / 2**20, 1),
                     }
                 )
-                print(json.dumps({k: v for k, v in results[-1].items() if k != "rps_rounds"}), flush=True)
+                print(json.dumps(results[-1]), flush=True)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -241,9 +238,30 @@ def measure(server: Server, port: int, holdout: dict, rounds: int, seconds: floa
     return results
 
 
+def combine(rounds: list[dict]) -> list[dict]:
+    """Per cell: the median round by req/s (its latencies with it), errors summed, the median
+    CPU per request, the largest resident memory."""
+    cells: dict[tuple, list[dict]] = {}
+    for r in rounds:
+        cells.setdefault((r["server"], r["workers"], r["rows"], r["connections"]), []).append(r)
+    out = []
+    for runs in cells.values():
+        med = sorted(runs, key=lambda r: r["rps"])[len(runs) // 2]
+        out.append(
+            {
+                **med,
+                "rps_rounds": [r["rps"] for r in runs],
+                "errors": sum(r["errors"] for r in runs),
+                "cpu_us_per_request": statistics.median(r["cpu_us_per_request"] for r in runs),
+                "rss_mb": max(r["rss_mb"] for r in runs),
+            }
+        )
+    return out
+
+
 def table(results: list[dict], inproc: dict, load: str) -> str:
     lines = [
-        f"Load average before the run: {load}",
+        f"Load average (1, 5, 15 min) before -> after the run: {load}",
         "",
         "In-process limit (run() in a loop on CPU 0): "
         + ", ".join(
@@ -251,16 +269,19 @@ def table(results: list[dict], inproc: dict, load: str) -> str:
             for k in ("seed_1", "seed_100", "schema_1", "schema_100")
         ),
         "",
-        "| server | workers | rows | conns | req/s | rows/s | % of in-process | p50 ms | p99 ms | errors | RSS MB | CPU µs/req |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| server | workers | rows | conns | req/s | % of in-process | p50 ms | p99 ms | errors | RSS MB "
+        "| CPU µs/req | req/s per core (CPU) | % of in-process (CPU) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in results:
         kind = "schema" if "inference-schema" in r["server"] else "seed"
         limit = inproc[f"{kind}_{r['rows']}"]
+        limit_cpu = inproc[f"{kind}_{r['rows']}_cpu_us"]
+        cpu = r["cpu_us_per_request"]
         lines.append(
             f"| {r['server']} | {r['workers']} | {r['rows']} | {r['connections']} | {r['rps']:.0f} | "
-            f"{r['rps'] * r['rows']:.0f} | {100 * r['rps'] / limit:.0f} % | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
-            f"{r['errors']} | {r['rss_mb']} | {r['cpu_us_per_request']:.0f} |"
+            f"{100 * r['rps'] / limit:.0f} % | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} | "
+            f"{r['errors']} | {r['rss_mb']} | {cpu:.0f} | {1e6 / cpu:.0f} | {100 * limit_cpu / cpu:.0f} % |"
         )
     return "\n".join(lines) + "\n"
 
@@ -275,23 +296,32 @@ def main() -> None:
     model_dir = bench_model.build()
     holdout = json.loads((model_dir / "holdout.json").read_text())
     load = Path("/proc/loadavg").read_text().split()[:3]
-    inproc = json.loads(
-        subprocess.run(
-            ["taskset", "-c", SERVER_CPU, sys.executable, str(HERE / "inprocess.py"), str(model_dir), str(args.rounds), "3"],
-            env={**os.environ, **ONE_THREAD},
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
-    )
-    print(json.dumps({"inprocess": inproc, "load": load}), flush=True)
-    results = []
-    for index in range(len(servers(model_dir, 0))):
-        port = 9301 + index  # a fresh port each: no TIME_WAIT sockets of the one before
-        server = servers(model_dir, port)[index]
-        if args.only and not any(server.name.startswith(p) for p in args.only.split(",")):
-            continue
-        results += measure(server, port, holdout, args.rounds, args.seconds)
+    inprocess_rounds, rounds = [], []
+    # Rounds go round-robin over the servers (not all rounds of one, then the next), so
+    # background load that comes and goes falls on every server alike.
+    for round_no in range(args.rounds):
+        inprocess_rounds.append(
+            json.loads(
+                subprocess.run(
+                    ["taskset", "-c", SERVER_CPU, sys.executable, str(HERE / "inprocess.py"), str(model_dir), "1", "3"],
+                    env={**os.environ, **ONE_THREAD},
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout
+            )
+        )
+        print(json.dumps({"round": round_no + 1, "inprocess": inprocess_rounds[-1]}), flush=True)
+        for index in range(len(servers(model_dir, 0))):
+            port = 9301 + index  # a port per server: no TIME_WAIT sockets of the one before
+            server = servers(model_dir, port)[index]
+            if args.only and not any(server.name.startswith(p) for p in args.only.split(",")):
+                continue
+            rounds += measure(server, port, holdout, args.seconds)
+    inproc = {k: statistics.median(r[k] for r in inprocess_rounds) for k in inprocess_rounds[0]}
+    results = combine(rounds)
+    load_after = Path("/proc/loadavg").read_text().split()[:3]
+    load = load + ["->"] + load_after
     (RAW / "results.json").write_text(json.dumps({"inprocess": inproc, "load": load, "results": results}, indent=1))
     text = table(results, inproc, " ".join(load))
     (HERE / "results" / "latest.md").write_text(text)
