@@ -2,7 +2,7 @@
 PYTHON ?= python3
 PIP_FLAGS ?= -q --disable-pip-version-check --root-user-action=ignore
 
-.PHONY: demo deps python-deps cluster-deps test test-unit test-integration e2e demo crds check-crds cluster-up cluster-down
+.PHONY: test-e2e demo deps python-deps cluster-deps test test-unit test-integration e2e demo crds check-crds cluster-up cluster-down
 
 python-deps:
 	$(PYTHON) -m pip install $(PIP_FLAGS) -e '.[test]'
@@ -12,9 +12,14 @@ cluster-deps:
 
 deps: cluster-deps python-deps
 
-## make test: everything the project proves, from a fresh machine (installs what it needs).
+## make test: everything the project proves, from a fresh machine (installs what it needs):
+## unit and integration tests (a real kube-apiserver), then e2e on the local full cluster.
 test: deps
 	$(PYTHON) -m pytest tests -ra
+	$(PYTHON) -m pytest e2e -ra
+
+test-e2e: deps
+	$(PYTHON) -m pytest e2e -ra
 
 test-unit: python-deps
 	$(PYTHON) -m pytest tests/unit -ra
