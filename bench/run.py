@@ -296,7 +296,7 @@ def main() -> None:
     model_dir = bench_model.build()
     holdout = json.loads((model_dir / "holdout.json").read_text())
     load = Path("/proc/loadavg").read_text().split()[:3]
-    inprocess_rounds, rounds = [], []
+    inprocess_rounds, rounds, failures = [], [], []
     # Rounds go round-robin over the servers (not all rounds of one, then the next), so
     # background load that comes and goes falls on every server alike.
     for round_no in range(args.rounds):
@@ -317,13 +317,19 @@ def main() -> None:
             server = servers(model_dir, port)[index]
             if args.only and not any(server.name.startswith(p) for p in args.only.split(",")):
                 continue
-            rounds += measure(server, port, holdout, args.seconds)
+            try:
+                rounds += measure(server, port, holdout, args.seconds)
+            except RuntimeError as exc:  # one server failing to start must not lose the run
+                failures.append(f"round {round_no + 1}: {exc}")
+                print(json.dumps({"failure": failures[-1]}), flush=True)
     inproc = {k: statistics.median(r[k] for r in inprocess_rounds) for k in inprocess_rounds[0]}
     results = combine(rounds)
     load_after = Path("/proc/loadavg").read_text().split()[:3]
     load = load + ["->"] + load_after
     (RAW / "results.json").write_text(json.dumps({"inprocess": inproc, "load": load, "results": results}, indent=1))
     text = table(results, inproc, " ".join(load))
+    if failures:
+        text += "\nNot measured: " + "; ".join(failures) + "\n"
     (HERE / "results" / "latest.md").write_text(text)
     print(text)
 

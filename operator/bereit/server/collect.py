@@ -40,6 +40,7 @@ class Collector:
     def write(self, request_id: str, body: bytes, output: bytes, status: int) -> None:
         record = {
             "time": time.time(),
+            "logger": "bereit.collect",  # tells these lines from the logs when both go to stdout
             "service": self.service,
             "request_id": request_id,
             "status": status,
