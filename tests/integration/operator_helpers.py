@@ -190,15 +190,19 @@ class Cluster:
                 return condition
         return {}
 
-    def wait_condition(self, kind: str, name: str, type_: str, status: str, reason: str | None = None, timeout: float = 30) -> dict:
+    def wait_condition(self, kind: str, name: str, type_: str, status: str, reason: str | None = None, timeout: float = 30,
+                       message: str | None = None) -> dict:
+        """Wait for the condition; with `message`, also for that text in its message (a verdict can pass
+        through states on the way, e.g. a new node is briefly tainted not-ready by the node controller)."""
         def check() -> dict | None:
             found = self.condition(kind, name, type_)
-            if found.get("status") == status and (reason is None or found.get("reason") == reason):
+            if (found.get("status") == status and (reason is None or found.get("reason") == reason)
+                    and (message is None or message in found.get("message", ""))):
                 return found
             return None
 
         try:
-            return wait_for(check, timeout, what=f"{kind} {name}: {type_}={status} {reason or ''}")
+            return wait_for(check, timeout, what=f"{kind} {name}: {type_}={status} {reason or ''} {message or ''}")
         except pytest.fail.Exception:
             pytest.fail(f"{kind} {name} never got {type_}={status} {reason or ''}; status: {json.dumps(self.status(kind, name), indent=1)}")
 

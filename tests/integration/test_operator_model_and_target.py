@@ -78,10 +78,12 @@ def test_the_finalizer_is_released_as_soon_as_no_service_uses_the_model(cluster,
 def test_fastprod_readiness_follows_nodes_added_cordoned_notready_and_removed(cluster, nodes, operator):
     first = nodes.add("a", "8")
     cluster.apply(target("prod", nodes.pool, purpose="FastProd"))
-    refused = cluster.wait_condition("ComputeTarget", "prod", "Ready", "False", "InsufficientVCPUs")
+    refused = cluster.wait_condition(
+        "ComputeTarget", "prod", "Ready", "False", "InsufficientVCPUs", message="1 matching node has 8 vCPUs"
+    )
     assert refused["message"].startswith("FastProd needs at least 12 vCPUs; 1 matching node has 8 vCPUs")
     second = nodes.add("b", "8")
-    ready = cluster.wait_condition("ComputeTarget", "prod", "Ready", "True", timeout=10)
+    ready = cluster.wait_condition("ComputeTarget", "prod", "Ready", "True", timeout=10, message="2 matching nodes have 16 vCPUs")
     assert "2 matching nodes have 16 vCPUs" in ready["message"]
     status = cluster.status("ComputeTarget", "prod")
     assert (status["nodes"], status["vcpus"], status["memory"]) == (2, "16", "32Gi")
@@ -98,7 +100,7 @@ def test_fastprod_readiness_follows_nodes_added_cordoned_notready_and_removed(cl
     cluster.wait_condition("ComputeTarget", "prod", "Ready", "True", timeout=10)
 
     nodes.delete(first)
-    gone = cluster.wait_condition("ComputeTarget", "prod", "Ready", "False", timeout=10)
+    gone = cluster.wait_condition("ComputeTarget", "prod", "Ready", "False", timeout=10, message="1 matching node has 8 vCPUs")
     assert "1 matching node has 8 vCPUs" in gone["message"]
     cluster.wait_event("prod", "InsufficientVCPUs")
 
