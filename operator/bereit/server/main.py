@@ -93,8 +93,9 @@ def serve(config: config_mod.ServerConfig) -> int:
         app,
         host=config.host,
         port=config.port,
-        loop="uvloop",
-        http="httptools",
+        # uvloop and httptools when installed (everywhere but Windows), asyncio and h11 otherwise.
+        loop="auto",
+        http="auto",
         lifespan="on",
         log_config=None,
         access_log=False,  # ours has the request id and never the query string
