@@ -118,10 +118,29 @@ _IGNORED_AZMLINFSRV_FLAGS = (
 )
 
 
+_HELP = {
+    "entry_script": "the score.py with init() and run()",
+    "model_dir": "model folder, seen by the script as AZUREML_MODEL_DIR",
+    "host": "address to listen on (default 0.0.0.0)",
+    "port": f"port (default {c.SERVER_PORT})",
+    "auth_mode": "key (default), token or none",
+    "keys_dir": f"folder with the {c.PRIMARY_KEY} and {c.SECONDARY_KEY} files (default {c.KEYS_DIR})",
+    "scoring_timeout_ms": f"longest run() call before a 504 (default {DEFAULT_SCORING_TIMEOUT_MS})",
+    "max_concurrent_requests": f"run() calls at once (default {DEFAULT_MAX_CONCURRENT_REQUESTS})",
+    "max_queue_length": f"requests waiting for a run slot (default {DEFAULT_MAX_QUEUE_LENGTH}); more get 503",
+    "max_queue_wait_ms": f"longest wait for a run slot before a 503 (default {DEFAULT_MAX_QUEUE_WAIT_MS})",
+    "max_request_bytes": f"largest body before a 413 (default {DEFAULT_MAX_REQUEST_BYTES})",
+    "data_collection": "off (default), stdout, or a folder for inputs and outputs as JSON lines",
+    "data_collection_sample_rate": "share of requests collected, 0 to 1 (default 1)",
+    "log_format": "json (default) or text",
+    "service_name": "the InferenceService's name: swagger title, token audience",
+}
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the server's flags to ``parser`` (used by ``bereit-server`` and ``bereit serve``)."""
     for field, flags, envs, _ in _OPTIONS:
-        parser.add_argument(*flags, dest=field, default=None, help=f"(env {', '.join(envs)})")
+        parser.add_argument(*flags, dest=field, default=None, help=f"{_HELP[field]} (env {', '.join(envs)})")
     parser.add_argument(
         "--no-access-log", dest="access_log", action="store_false", default=None, help="do not log each request"
     )
