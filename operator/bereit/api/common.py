@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from datetime import datetime
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic.alias_generators import to_camel
 
 # DNS-1035 label: Services and Deployments are named after InferenceServices.
@@ -105,3 +105,18 @@ def check_name(kind: str, name: str, max_length: int) -> None:
             "lowercase letters, digits and '-', starting with a letter and ending with a letter "
             "or digit"
         )
+
+
+class Resource(ApiModel):
+    """A whole object (apiVersion, kind, metadata, spec, status): its name is checked here, once."""
+
+    model_config = ApiModel.model_config | {"extra": "ignore"}
+    max_name_length: ClassVar[int] = 63
+
+    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
+
+    @model_validator(mode="after")
+    def _name(self) -> Resource:
+        if self.metadata.name:
+            check_name(self.kind, self.metadata.name, self.max_name_length)  # type: ignore[attr-defined]
+        return self

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from bereit.api.common import ApiModel, Condition, ObjectMeta, check_name, cel, cel_rules
+from bereit.api.common import ApiModel, Condition, Resource, cel, cel_rules
 from bereit.api.quantity import parse_quantity
 from bereit.constants import API_VERSION, COMPUTE_TARGET_KIND
 
@@ -122,19 +122,12 @@ class ComputeTargetStatus(ApiModel):
     conditions: list[Condition] = Field(default_factory=list, description="The Ready condition says whether the target is big enough.")
 
 
-class ComputeTarget(ApiModel):
+class ComputeTarget(Resource):
     """A pool of nodes that InferenceServices run on, checked against the seeds' vCPU minimums."""
 
-    model_config = ApiModel.model_config | {"extra": "ignore"}
+    max_name_length: ClassVar[int] = 63
 
     api_version: Literal["bereit.dev/v1alpha1"] = Field(default=API_VERSION)
     kind: Literal["ComputeTarget"] = Field(default=COMPUTE_TARGET_KIND)
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: ComputeTargetSpec = Field(default_factory=ComputeTargetSpec)
     status: ComputeTargetStatus | None = None
-
-    @model_validator(mode="after")
-    def _name(self) -> ComputeTarget:
-        if self.metadata.name:
-            check_name("ComputeTarget", self.metadata.name, 63)
-        return self

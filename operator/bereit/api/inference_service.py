@@ -5,7 +5,7 @@ from __future__ import annotations
 import posixpath
 import re
 from enum import StrEnum
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -16,10 +16,9 @@ from bereit.api.common import (
     KeyValues,
     Condition,
     LocalObjectReference,
-    ObjectMeta,
+    Resource,
     cel,
     cel_rules,
-    check_name,
 )
 from bereit.api.quantity import cpu_cores, memory_bytes
 from bereit.constants import API_VERSION, INFERENCE_SERVICE_KIND
@@ -449,19 +448,12 @@ class InferenceServiceStatus(ApiModel):
     conditions: list[Condition] = Field(default_factory=list, description="Ready and the conditions it derives from.")
 
 
-class InferenceService(ApiModel):
+class InferenceService(Resource):
     """Models deployed as one scoring web service."""
 
-    model_config = ApiModel.model_config | {"extra": "ignore"}
+    max_name_length: ClassVar[int] = MAX_NAME_LENGTH
 
     api_version: Literal["bereit.dev/v1alpha1"] = Field(default=API_VERSION)
     kind: Literal["InferenceService"] = Field(default=INFERENCE_SERVICE_KIND)
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: InferenceServiceSpec
     status: InferenceServiceStatus | None = None
-
-    @model_validator(mode="after")
-    def _name(self) -> InferenceService:
-        if self.metadata.name:
-            check_name("InferenceService", self.metadata.name, MAX_NAME_LENGTH)
-        return self

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -13,10 +13,9 @@ from bereit.api.common import (
     KeyValues,
     Condition,
     LocalObjectReference,
-    ObjectMeta,
+    Resource,
     cel,
     cel_rules,
-    check_name,
 )
 from bereit.constants import API_VERSION, MODEL_KIND
 
@@ -147,22 +146,15 @@ class ModelStatus(ApiModel):
     conditions: list[Condition] = Field(default_factory=list, description="Ready and InUse conditions.")
 
 
-class Model(ApiModel):
+class Model(Resource):
     """A registered, immutable version of a model, served by InferenceServices."""
 
-    model_config = ApiModel.model_config | {"extra": "ignore"}
+    max_name_length: ClassVar[int] = 253
 
     api_version: Literal["bereit.dev/v1alpha1"] = Field(default=API_VERSION)
     kind: Literal["Model"] = Field(default=MODEL_KIND)
-    metadata: ObjectMeta = Field(default_factory=ObjectMeta)
     spec: ModelSpec
     status: ModelStatus | None = None
-
-    @model_validator(mode="after")
-    def _name(self) -> Model:
-        if self.metadata.name:
-            check_name("Model", self.metadata.name, 253)
-        return self
 
     @property
     def model_name(self) -> str:
