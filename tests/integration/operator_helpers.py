@@ -252,6 +252,20 @@ class Cluster:
             versions[f"Event/{event.metadata.name}"] = event.metadata.resource_version
         return versions
 
+    def wait_quiet(self, window: float = 3, timeout: float = 45) -> dict[str, str]:
+        """Wait until nothing in the namespace changes for `window` seconds (the controller-manager
+        and the operator have settled); return the resourceVersions then."""
+        previous: dict[str, str] = {}
+
+        def settled() -> dict[str, str] | None:
+            nonlocal previous
+            current = self.resource_versions()
+            quiet = current == previous
+            previous = current
+            return current if quiet else None
+
+        return wait_for(settled, timeout=timeout, interval=window, what="the namespace to stop changing")
+
     def pods(self, service: str) -> list:
         return self.core.list_namespaced_pod(self.namespace, label_selector=f"bereit.dev/inference-service={service}").items
 

@@ -136,8 +136,8 @@ def test_applying_the_same_resource_twice_makes_zero_writes(cluster, nodes, oper
     _deploy(cluster, nodes)
     cluster.make_pods_ready("iris")
     cluster.wait_state("iris", "Healthy")
-    time.sleep(3)  # let the controller-manager finish its own status updates
-    versions, writes = cluster.resource_versions(), operator.writes()
+    versions = cluster.wait_quiet()  # the controller-manager finishes its own status updates
+    writes = operator.writes()
 
     cluster.apply(service("iris"))
     cluster.apply(model("iris-1", "iris", 1))

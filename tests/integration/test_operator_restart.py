@@ -32,6 +32,14 @@ def _converged(cluster, names: list[str]) -> bool:
     return True
 
 
+def _replica_sets(children: dict, deployment: str) -> list[str]:
+    return [
+        key
+        for key, obj in children.items()
+        if key.startswith("ReplicaSet/") and obj["metadata"]["ownerReferences"][0]["name"] == deployment
+    ]
+
+
 def test_restart_during_a_burst_of_50_creations_ends_converged_without_duplicates(cluster, nodes, operator):
     nodes.add("a", "64")
     cluster.apply(target("dev", nodes.pool))
@@ -54,14 +62,15 @@ def test_restart_during_a_burst_of_50_creations_ends_converged_without_duplicate
 
     operator.start()
     wait_for(lambda: _converged(cluster, names), timeout=120, interval=1, what="every service converged")
-    time.sleep(3)  # the controller-manager finishes ReplicaSets
+    # The controller-manager creates ReplicaSets on its own schedule; wait for one per service.
+    wait_for(lambda: all(_replica_sets(cluster.children(), name) for name in names), timeout=60, interval=1, what="a ReplicaSet per service")
 
     children = cluster.children()
     for kind, suffix in (("Deployment", ""), ("Service", ""), ("Secret", "-keys"), ("ConfigMap", "-code"), ("NetworkPolicy", "")):
         found = sorted(key.split("/", 1)[1] for key in children if key.startswith(kind + "/"))
         assert found == sorted(name + suffix for name in names), kind
     for name in names:
-        replica_sets = [k for k, v in children.items() if k.startswith("ReplicaSet/") and v["metadata"]["ownerReferences"][0]["name"] == name]
+        replica_sets = _replica_sets(children, name)
         assert len(replica_sets) == 1, (name, replica_sets)
         assert children[f"Deployment/{name}"]["metadata"]["generation"] == 1, name
     for key, (uid, data) in keys_before.items():
