@@ -34,7 +34,7 @@ from .entry import EntryScript, EntryScriptError
 from .limits import Admission, Overloaded
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
-from .pool import RunPool
+from .pool import Job, RunPool
 
 JSON = b"application/json"
 # Content types run(data) can take as text; anything else needs @rawhttp (415 otherwise).
@@ -94,7 +94,6 @@ class ServerApp:
         self.on_init_failed: Callable[[EntryScriptError], None] | None = None
         self.on_init_finished: Callable[[], None] | None = None
         self._timeout_s = config.scoring_timeout_ms / 1000
-        self._running_since: dict[int, float] = {}
         self._swagger: dict[str, bytes] = {}
         self._title = config.service_name or "bereit"
 
@@ -215,15 +214,16 @@ class ServerApp:
                 return 503, f"init() failed: {self.init_error}".encode(), b"text/plain"
             return 503, b"init() is running", b"text/plain"
         now = time.perf_counter()
-        overdue = sum(1 for t in list(self._running_since.values()) if now - t > self._timeout_s)
+        overdue = sum(1 for t in self.admission.run_started_at() if now - t > self._timeout_s)
         if overdue >= self.config.max_concurrent_requests:
             return 503, b"every run slot is held by a run() call past the scoring timeout", b"text/plain"
         return 200, b"Ready", b"text/plain"
 
     def _stuck_for(self) -> float:
-        if not self._running_since:
+        started = self.admission.run_started_at()
+        if not started:
             return 0.0
-        longest = time.perf_counter() - min(list(self._running_since.values()))
+        longest = time.perf_counter() - min(started)
         return longest if longest > STUCK_FACTOR * self._timeout_s + STUCK_EXTRA_S else 0.0
 
     # --- /score ----------------------------------------------------------------------------
@@ -298,11 +298,7 @@ class ServerApp:
         except BaseException:
             admission.give_up_place()
             raise
-        try:
-            await admission.start(time.perf_counter() - started)
-        except Overloaded as exc:
-            raise HTTPError(503, "Overloaded", str(exc), ((b"retry-after", b"1"),)) from None
-        status, out, out_type, extra = await self._call_run(script, arg, body, rid)
+        status, out, out_type, extra = await self._call_run(script, arg, body, rid, started)
         return status, out, out_type, extra, len(body)
 
     def _argument(self, script: EntryScript, scope, body: bytes, ctype: bytes | None):
@@ -344,15 +340,23 @@ class ServerApp:
             raise HTTPError(400, "BadRequest", f"missing field(s) {', '.join(map(repr, missing))}")
         return parsed
 
-    async def _call_run(self, script: EntryScript, arg, body: bytes, rid: str):
+    async def _call_run(self, script: EntryScript, arg, body: bytes, rid: str, started: float):
         loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        key = id(fut)
-        self._running_since[key] = time.perf_counter()
-        self.pool.submit(loop, partial(self._invoke, script, body, rid), arg, partial(self._returned, fut, key))
-        timer = loop.call_later(self._timeout_s, _timeout, fut)
-        outcome = await fut
-        timer.cancel()
+        job = Job(partial(self._invoke, script, body, rid), arg, loop, self._returned)
+        job.future = loop.create_future()
+        self.admission.handed_over(job)
+        self.pool.submit(job)
+        job.wait_until = started + self.admission.max_wait_s
+        job.timer = loop.call_later(min(self.admission.max_wait_s, self._timeout_s), self._check_deadlines, job)
+        try:
+            outcome = await job.future
+        except Overloaded as exc:
+            raise HTTPError(503, "Overloaded", str(exc), ((b"retry-after", b"1"),)) from None
+        except asyncio.CancelledError:
+            if job.take():  # never started: no thread will report it
+                job.timer.cancel()
+                self.admission.finished(job)
+            raise
         if outcome is None:
             raise HTTPError(
                 504,
@@ -364,12 +368,30 @@ class ServerApp:
             return result
         return self._run_failed(script, result, rid, arg)
 
-    def _returned(self, fut: asyncio.Future, key: int, ok: bool, result) -> None:
+    def _check_deadlines(self, job: Job) -> None:
+        """On the loop: a queued job past the max wait is refused (503); a running one gets its
+        scoring timeout (504), counted from the start of run(). The loop cannot see when a
+        thread takes a job, so while it is queued this looks again after at most a timeout."""
+        now = time.perf_counter()
+        if not job.started:
+            if now >= job.wait_until and job.take():
+                self.admission.finished(job)
+                if not job.future.done():
+                    job.future.set_exception(Overloaded("waited longer than the max queue wait for a run slot"))
+                return
+            if not job.started:
+                next_check = min(job.wait_until, now + self._timeout_s)
+                job.timer = job.loop.call_later(next_check - now, self._check_deadlines, job)
+                return
+        job.timer = job.loop.call_later(job.started + self._timeout_s - now, _timeout, job.future)
+
+    def _returned(self, job: Job, ok: bool, result) -> None:
         """On the loop, when run() has returned (maybe long after a 504)."""
-        self.metrics.run_latency.observe(time.perf_counter() - self._running_since.pop(key))
-        self.admission.finish()
-        if not fut.done():
-            fut.set_result((ok, result))
+        self.metrics.run_latency.observe(time.perf_counter() - job.started)
+        job.timer.cancel()
+        self.admission.finished(job)
+        if not job.future.done():
+            job.future.set_result((ok, result))
 
     def _invoke(self, script: EntryScript, body: bytes, rid: str, arg):
         """On a pool thread: run() and the encoding of its answer."""

@@ -1,14 +1,15 @@
 """Admission: at most N run() calls at once, a bounded queue behind them, a bounded wait.
 
-Everything here runs on the event loop thread, so plain counters need no lock. A request
-takes a *place* (running or queued) before its body is read, so at most
-``max_concurrent + max_queue`` bodies are held in memory at any time.
+Counting happens on the event loop thread, so plain counters need no lock. A request takes a
+*place* before its body is read and keeps it until run() has returned (or it was refused), so
+at most ``max_concurrent + max_queue`` bodies are held in memory at any time. The run threads
+themselves enforce ``max_concurrent`` (there are that many); the loop expires jobs that wait
+in their queue longer than ``max_wait_s``.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections import deque
+from .pool import Job
 
 
 class Overloaded(Exception):
@@ -20,18 +21,26 @@ class Admission:
         self.max_concurrent = max_concurrent
         self.max_queue = max_queue
         self.max_wait_s = max_wait_s
-        self.running = 0  # run slots in use (a timed-out run() keeps its slot until it returns)
-        self.places = 0  # requests admitted and not yet running
-        self._waiters: deque[asyncio.Future] = deque()
+        self.places = 0  # admitted and not finished: reading the body, queued or running
+        self.jobs: set[Job] = set()  # handed to the run threads and not returned yet
+
+    @property
+    def running(self) -> int:
+        """run() calls in progress (a timed-out call counts until it returns)."""
+        return sum(1 for job in list(self.jobs) if job.started)
 
     @property
     def queued(self) -> int:
-        return self.places
+        return self.places - self.running
+
+    def run_started_at(self) -> list[float]:
+        return [job.started for job in list(self.jobs) if job.started]
 
     def take_place(self) -> None:
-        if self.running + self.places >= self.max_concurrent + self.max_queue:
+        if self.places >= self.max_concurrent + self.max_queue:
+            running = self.running
             raise Overloaded(
-                f"queue full: {self.running} running, {self.places} waiting "
+                f"queue full: {running} running, {self.places - running} waiting "
                 f"(max concurrent {self.max_concurrent}, queue {self.max_queue})"
             )
         self.places += 1
@@ -39,53 +48,10 @@ class Admission:
     def give_up_place(self) -> None:
         self.places -= 1
 
-    async def start(self, waited_s: float = 0.0) -> None:
-        """Turn the place into a run slot, waiting at most what is left of the max wait."""
-        if self.running < self.max_concurrent and not self._waiters:
-            self.places -= 1
-            self.running += 1
-            return
-        budget = self.max_wait_s - waited_s
-        if budget <= 0:
-            self.places -= 1
-            raise Overloaded("no run slot free and no time left to wait")
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        self._waiters.append(fut)
-        timer = loop.call_later(budget, _expire, fut)
-        try:
-            await fut  # finish() hands the slot over: running already counts us
-        except Overloaded:
-            self.places -= 1
-            raise
-        except asyncio.CancelledError:
-            self._cancelled(fut)
-            raise
-        finally:
-            timer.cancel()
+    def handed_over(self, job: Job) -> None:
+        self.jobs.add(job)
+
+    def finished(self, job: Job) -> None:
+        """The job returned from run(), or was taken back before it started."""
+        self.jobs.discard(job)
         self.places -= 1
-
-    def _cancelled(self, fut: asyncio.Future) -> None:
-        # The client went away while waiting: a slot handed over meanwhile goes to the next.
-        if fut.done() and not fut.cancelled() and fut.exception() is None:
-            self.finish()
-        else:
-            try:
-                self._waiters.remove(fut)
-            except ValueError:
-                pass
-        self.places -= 1
-
-    def finish(self) -> None:
-        """A run() call returned: its slot goes to the longest waiter, or is freed."""
-        while self._waiters:
-            fut = self._waiters.popleft()
-            if not fut.done():
-                fut.set_result(None)
-                return
-        self.running -= 1
-
-
-def _expire(fut: asyncio.Future) -> None:
-    if not fut.done():
-        fut.set_exception(Overloaded("waited longer than the max queue wait for a run slot"))

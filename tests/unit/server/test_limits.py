@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import pytest
 
 from bereit.server.limits import Admission, Overloaded
+from bereit.server.pool import Job, RunPool
 
 from .conftest import client, started_app
 
@@ -70,36 +72,59 @@ async def test_two_run_slots_run_two_calls_at_once(tmp_path):
     assert len({r.json() for r in responses}) == 2
 
 
-async def test_admission_hands_slots_over_in_order():
+async def test_run_threads_take_jobs_in_arrival_order_and_skip_expired_ones():
+    loop = asyncio.get_running_loop()
+    pool = RunPool(1)
+    gate, ran, answers = threading.Event(), [], asyncio.Queue()
+
+    def run(name):
+        if name == "first":
+            gate.wait(5)
+        ran.append(name)
+        return name
+
+    def done(job, ok, result):
+        answers.put_nowait(result)
+
+    jobs = [Job(run, name, loop, done) for name in ("first", "expired", "second", "third")]
+    for job in jobs:
+        pool.submit(job)
+    await asyncio.sleep(0.05)
+    assert jobs[1].take()  # the loop refuses it (max wait over) while "first" still runs
+    gate.set()
+    assert [await answers.get() for _ in range(3)] == ["first", "second", "third"]
+    assert ran == ["first", "second", "third"]
+    assert not jobs[2].take()  # a job a thread has run can no longer be taken back
+    pool.close()
+
+
+async def test_admission_counts_places_until_run_returns():
     admission = Admission(max_concurrent=1, max_queue=2, max_wait_s=5)
-    order = []
-
-    async def one(name):
+    for _ in range(3):
         admission.take_place()
-        await admission.start()
-        order.append(name)
-        await asyncio.sleep(0.01)
-        admission.finish()
-
-    await asyncio.gather(one("a"), one("b"), one("c"))
-    assert order == ["a", "b", "c"]
-    assert admission.running == 0 and admission.places == 0
-    admission.take_place()
-    admission.take_place()
-    admission.take_place()
-    with pytest.raises(Overloaded):
+    with pytest.raises(Overloaded, match="queue full: 0 running, 3 waiting"):
         admission.take_place()
-
-
-async def test_cancelled_waiter_gives_its_place_back():
-    admission = Admission(max_concurrent=1, max_queue=1, max_wait_s=5)
-    admission.take_place()
-    await admission.start()
-    admission.take_place()
-    waiter = asyncio.ensure_future(admission.start())
-    await asyncio.sleep(0)
-    waiter.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await waiter
-    admission.finish()
+    job = Job(lambda _: None, None, asyncio.get_running_loop(), lambda *_: None)
+    admission.handed_over(job)
+    job.started = 1.0
+    assert (admission.running, admission.queued) == (1, 2)
+    admission.finished(job)
+    admission.give_up_place()
+    admission.give_up_place()
     assert admission.running == 0 and admission.places == 0
+
+
+async def test_the_scoring_timeout_counts_from_the_start_of_run_not_from_the_queue(tmp_path):
+    app = started_app(
+        tmp_path,
+        "import time\ndef init(): pass\ndef run(d):\n    time.sleep(0.4)\n    return 'ok'\n",
+        max_concurrent_requests=1,
+        max_queue_length=5,
+        max_queue_wait_ms=2_000,
+        scoring_timeout_ms=700,
+    )
+    async with client(app) as http:
+        responses = await asyncio.gather(*(http.post("/score", json={}) for _ in range(3)))
+    # The third waits about 0.8 s in the queue, longer than the timeout, and still runs in time.
+    assert [r.status_code for r in responses] == [200, 200, 200]
+    assert app.admission.places == 0
