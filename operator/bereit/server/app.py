@@ -395,7 +395,7 @@ class ServerApp:
 
     def _invoke(self, script: EntryScript, body: bytes, rid: str, arg):
         """On a pool thread: run() and the encoding of its answer."""
-        result = script.run(**arg) if script.mode == "typed" else script.run(arg)
+        result = script.run(**script.typed_arguments(arg)) if script.mode == "typed" else script.run(arg)
         if isinstance(result, AMLResponse):
             status, out, extra = result.status_code, result.body, result.headers
             out_type = extra.pop("Content-Type", "application/octet-stream").encode()

@@ -26,6 +26,7 @@ from bereit import constants as c
 
 from . import compat
 from .compat.aml_request import RAWHTTP_ATTR
+from .typed_inputs import NumpyArgument, numpy_arguments
 
 
 class EntryScriptError(Exception):
@@ -66,6 +67,7 @@ class EntryScript:
     accepts_any_param: bool = False
     input_schema: dict | None = None
     output_schema: dict | None = None
+    numpy_arguments: dict[str, NumpyArgument] = dataclasses.field(default_factory=dict)
     _user_code: CodeType | None = None
 
     def init(self) -> None:
@@ -76,6 +78,13 @@ class EntryScript:
             raise EntryScriptError(
                 f"init() raised {_describe(exc)}", _where(exc.__traceback__, self.path), traceback.format_exc()
             ) from exc
+
+    def typed_arguments(self, parsed: dict) -> dict:
+        """run()'s keyword arguments from the parsed body (typed mode), numpy ones converted."""
+        for name, argument in self.numpy_arguments.items():
+            if name in parsed:
+                parsed[name] = argument.convert(parsed[name])
+        return parsed
 
     def raised_before_run(self, exc: BaseException) -> bool:
         """True when ``exc`` came from turning the request into run()'s arguments, not from run().
@@ -207,6 +216,7 @@ def load(path: Path) -> EntryScript:
             accepts_any_param=any(p.kind is p.VAR_KEYWORD for p in params),
             input_schema=input_schema,
             output_schema=output_schema,
+            numpy_arguments=numpy_arguments(run),
             _user_code=user_code,
         )
     try:
