@@ -65,11 +65,6 @@ def _timeout(fut: asyncio.Future) -> None:
         fut.set_result(None)
 
 
-def _is_json_type(ctype: bytes) -> bool:
-    mt = ctype.split(b";", 1)[0].strip().lower()
-    return not mt.startswith(b"text/")
-
-
 def _valid_request_id(value: bytes) -> bool:
     return 0 < len(value) <= 128 and all(33 <= b < 127 for b in value)
 
@@ -313,10 +308,8 @@ class ServerApp:
             raise HTTPError(400, "BadRequest", f"the body is not valid UTF-8 (byte {exc.start})") from None
         if script.mode == "text":
             # run() parses the body itself; parsing it here too would cost up to half as much
-            # again for large bodies. Its JSONDecodeError on this very text becomes a 400 (see
-            # _run_failed); only nesting deep enough to crash json.loads is refused up front.
-            if (ctype is None or _is_json_type(ctype)) and _too_deep(body):
-                raise HTTPError(400, "BadRequest", f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
+            # again for large bodies. Its JSONDecodeError on this very text, or a RecursionError
+            # on a body nested too deep, becomes a 400 (see _run_failed).
             return text
         try:
             parsed = orjson.loads(body)
@@ -435,6 +428,8 @@ class ServerApp:
         if isinstance(exc, json.JSONDecodeError) and exc.doc is arg:
             # run() tried to read the request body as JSON, and it is not JSON: the client's error.
             raise HTTPError(400, "BadRequest", f"the body is not valid JSON: {exc}")
+        if isinstance(exc, RecursionError) and isinstance(arg, str) and _too_deep(arg.encode()):
+            raise HTTPError(400, "BadRequest", f"the JSON is nested deeper than {MAX_JSON_DEPTH} levels")
         logs.event(
             logging.ERROR,
             "run() raised",
