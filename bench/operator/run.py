@@ -264,25 +264,15 @@ def run(kubeconfig: str, args: argparse.Namespace) -> dict:
 
         # 4. a restart with every service present: how long until resumed, and the memory of
         # an operator that holds them all without having gone through the burst.
-        operator.stop()
-        writes_before_restart = cluster.resource_versions()
-        began = time.monotonic()
-        operator.start()
-        deadline = time.monotonic() + args.burst_timeout
-        while (passes := operator.health(fresh=True)["reconciles"]["InferenceService"]["passes"]) < total:
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"only {passes} passes {args.burst_timeout} s after the restart")
-        changed = sum(1 for k, v in cluster.resource_versions().items() if writes_before_restart.get(k) != v)
-        results["restart"] = {
-            "resumed_in_s": round(time.monotonic() - began, 1),
-            "objects_changed": changed,
-            "memory_mb": rss_mb(operator.process.pid),
-            "operator_cpu_s": round(cpu_seconds(operator.process.pid), 1),
-        }
-        time.sleep(40)  # the operator gives memory back 30 s after work
-        results["restart"]["memory_mb_settled"] = rss_mb(operator.process.pid)
         results["memory_mb_settled_after_burst"] = results.pop("memory_mb_after_idle")
+        results["restart"] = _restart(operator, cluster, total, args.burst_timeout)
         print("restart", results["restart"], flush=True)
+        for setting in args.restart_set:  # the same restart with one setting changed, to compare
+            key, value = setting.split("=", 1)
+            operator.extra_env[key] = value
+            results[f"restart_with_{key}={value}"] = found = _restart(operator, cluster, total, args.burst_timeout)
+            print("restart with", setting, found, flush=True)
+            operator.extra_env.pop(key)
     finally:
         seen.stop()
         operator.stop()
@@ -292,6 +282,27 @@ def run(kubeconfig: str, args: argparse.Namespace) -> dict:
     return results
 
 
+def _restart(operator: OperatorProcess, cluster: Cluster, total: int, timeout: float) -> dict:
+    operator.stop()
+    writes_before_restart = cluster.resource_versions()
+    began = time.monotonic()
+    operator.start()
+    deadline = time.monotonic() + timeout
+    while (passes := operator.health(fresh=True)["reconciles"]["InferenceService"]["passes"]) < total:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {passes} passes {timeout} s after the restart")
+    changed = sum(1 for k, v in cluster.resource_versions().items() if writes_before_restart.get(k) != v)
+    restart = {
+        "resumed_in_s": round(time.monotonic() - began, 1),
+        "objects_changed": changed,
+        "memory_mb": rss_mb(operator.process.pid),
+        "operator_cpu_s": round(cpu_seconds(operator.process.pid), 1),
+    }
+    time.sleep(40)  # the operator gives memory back 30 s after work
+    restart["memory_mb_settled"] = rss_mb(operator.process.pid)
+    return restart
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--kubeconfig", help="a running cluster (default: start a local control plane)")
@@ -299,6 +310,10 @@ def main() -> None:
     parser.add_argument("--burst", type=int, default=500)
     parser.add_argument("--burst-timeout", type=float, default=300)
     parser.add_argument("--idle-seconds", type=float, default=300)
+    parser.add_argument(
+        "--restart-set", action="append", default=[], metavar="BEREIT_X=V",
+        help="one more restart with this operator setting, to compare (repeatable)",
+    )
     parser.add_argument("--output", default=str(HERE / "results.json"))
     parser.add_argument("--set", action="append", default=[], metavar="BEREIT_X=V", help="an operator setting (env var)")
     args = parser.parse_args()

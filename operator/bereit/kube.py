@@ -61,6 +61,10 @@ PATCH_TYPES = {
 }
 
 
+# Each TLS connection holds a 256 KiB read buffer; requests beyond this wait for a free one.
+MAX_CONNECTIONS = 16
+
+
 class KubeError(Exception):
     """An API request failed; `status` is the HTTP status (0 when no answer came)."""
 
@@ -176,7 +180,7 @@ def load_connection(kubeconfig: str | None = None, context: str | None = None) -
 class Kube:
     """An async client of the API server, shared by all handlers of one operator run."""
 
-    def __init__(self, connection: Connection, *, timeout: float = 30.0, retries: int = 6, max_connections: int = 64) -> None:
+    def __init__(self, connection: Connection, *, timeout: float = 30.0, retries: int = 6, max_connections: int = MAX_CONNECTIONS) -> None:
         self._connection = connection
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._retries = retries
