@@ -23,6 +23,10 @@ import model as bench_model  # noqa: E402
 import run as bench_run  # noqa: E402
 
 
+def median(results: list[dict], key: str) -> float:
+    return statistics.median(r[key] for r in results)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("before", type=Path, help="source tree of the baseline (its operator/ is put first on PYTHONPATH)")
@@ -52,10 +56,6 @@ def main() -> None:
     for rows in (1, 100):
         for conns in (1, 32):
             before, after = cells[("before", rows, conns)], cells[("after", rows, conns)]
-
-            def median(results, key):
-                return statistics.median(r[key] for r in results)
-
             print(
                 f"| {rows} | {conns} | {median(before, 'rps'):.0f} | {median(after, 'rps'):.0f} "
                 f"| {median(before, 'cpu_us_per_request'):.0f} | {median(after, 'cpu_us_per_request'):.0f} |"

@@ -366,17 +366,15 @@ class ServerApp:
         scoring timeout (504), counted from the start of run(). The loop cannot see when a
         thread takes a job, so while it is queued this looks again after at most a timeout."""
         now = time.perf_counter()
-        if not job.started:
-            if now >= job.wait_until and job.take():
-                self.admission.finished(job)
-                if not job.future.done():
-                    job.future.set_exception(Overloaded("waited longer than the max queue wait for a run slot"))
-                return
-            if not job.started:
-                next_check = min(job.wait_until, now + self._timeout_s)
-                job.timer = job.loop.call_later(next_check - now, self._check_deadlines, job)
-                return
-        job.timer = job.loop.call_later(job.started + self._timeout_s - now, _timeout, job.future)
+        if not job.started and now >= job.wait_until and job.take():
+            self.admission.finished(job)
+            if not job.future.done():
+                job.future.set_exception(Overloaded("waited longer than the max queue wait for a run slot"))
+        elif not job.started:  # still queued, within its max wait
+            next_check = min(job.wait_until, now + self._timeout_s)
+            job.timer = job.loop.call_later(next_check - now, self._check_deadlines, job)
+        else:
+            job.timer = job.loop.call_later(job.started + self._timeout_s - now, _timeout, job.future)
 
     def _returned(self, job: Job, ok: bool, result) -> None:
         """On the loop, when run() has returned (maybe long after a 504)."""

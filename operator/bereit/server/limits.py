@@ -27,7 +27,7 @@ class Admission:
     @property
     def running(self) -> int:
         """run() calls in progress (a timed-out call counts until it returns)."""
-        return sum(1 for job in list(self.jobs) if job.started)
+        return len(self.run_started_at())
 
     @property
     def queued(self) -> int:
