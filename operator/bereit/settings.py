@@ -54,13 +54,6 @@ class Settings(BaseSettings):
     api_retries: int = Field(
         default=6, ge=0, le=20, description="BEREIT_API_RETRIES: retries with backoff of a request on 409, 429 and 5xx."
     )
-    list_chunk_size: int = Field(
-        default=100, ge=0, le=10000,
-        description=(
-            "BEREIT_LIST_CHUNK_SIZE: objects per page when the operator lists a kind at start-up; "
-            "smaller pages hold less in memory at once. 0 lists everything in one answer."
-        ),
-    )
     log_tail_lines: int = Field(
         default=10, ge=1, le=200,
         description="BEREIT_LOG_TAIL_LINES: log lines shown when a replica fails without a termination message.",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -124,8 +124,6 @@ class ComputeTargetStatus(ApiModel):
 
 class ComputeTarget(Resource):
     """A pool of nodes that InferenceServices run on, checked against the seeds' vCPU minimums."""
-
-    max_name_length: ClassVar[int] = 63
 
     api_version: Literal["bereit.dev/v1alpha1"] = Field(default=API_VERSION)
     kind: Literal["ComputeTarget"] = Field(default=COMPUTE_TARGET_KIND)

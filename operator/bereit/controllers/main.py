@@ -82,6 +82,8 @@ def configure(settings: kopf.OperatorSettings) -> None:
     # (default 5 s). At start-up every watched object arrives at once; workers that end soon
     # after their event let those bodies go (measured with memray: most of the restart peak).
     settings.queueing.idle_timeout = 0.5
+    # Start-up lists in pages: no single answer of every object of a kind in a big cluster.
+    settings.watching.chunk_size = 100
     # kopf logs every successful handler call at INFO: thousands of lines per minute for
     # hundreds of services. Failures (WARNING and up) still show; our own logs say what changed.
     if logging.getLogger().level > logging.DEBUG:
@@ -92,7 +94,6 @@ def configure(settings: kopf.OperatorSettings) -> None:
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     configure(settings)
     app = Settings()
-    settings.watching.chunk_size = app.list_chunk_size or None
     kube = Kube(load_connection(), timeout=app.api_timeout_seconds, retries=app.api_retries)
     parallel = asyncio.Semaphore(app.max_parallel_reconciles)
     op = Operator(settings=app, kube=kube, caches=indexes.Caches(kwargs), parallel=parallel)
