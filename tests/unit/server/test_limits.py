@@ -128,3 +128,28 @@ async def test_the_scoring_timeout_counts_from_the_start_of_run_not_from_the_que
     # The third waits about 0.8 s in the queue, longer than the timeout, and still runs in time.
     assert [r.status_code for r in responses] == [200, 200, 200]
     assert app.admission.places == 0
+
+
+async def test_a_request_cancelled_in_the_queue_gives_its_place_back_and_never_runs(tmp_path):
+    app = started_app(
+        tmp_path,
+        "import time\nCALLS = []\ndef init(): pass\ndef run(d):\n    CALLS.append(d)\n    time.sleep(0.3)\n    return 'ok'\n",
+        max_concurrent_requests=1,
+        max_queue_length=5,
+        max_queue_wait_ms=5_000,
+    )
+    async with client(app) as http:
+        first = asyncio.ensure_future(http.post("/score", content=b"first", headers={"content-type": "text/plain"}))
+        await asyncio.sleep(0.1)
+        queued = asyncio.ensure_future(http.post("/score", content=b"queued", headers={"content-type": "text/plain"}))
+        await asyncio.sleep(0.05)
+        assert app.admission.places == 2
+        queued.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await queued
+        assert app.admission.places == 1  # given back at once, not when the first returns
+        assert (await first).status_code == 200
+        after = await http.post("/score", content=b"after", headers={"content-type": "text/plain"})
+    assert after.status_code == 200
+    assert app.entry.module.CALLS == ["first", "after"]
+    assert app.admission.places == 0 and app.admission.running == 0
