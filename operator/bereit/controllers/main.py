@@ -78,10 +78,6 @@ def configure(settings: kopf.OperatorSettings) -> None:
     for plural in LABELLED:
         settings.watching.label_selectors[plural] = LABEL_SERVICE
     settings.networking.error_backoffs = (1, 2, 5, 10, 20)
-    # kopf keeps a worker per object, holding its last event, until it has been idle this long
-    # (default 5 s). At start-up every watched object arrives at once; workers that end soon
-    # after their event let those bodies go (measured with memray: most of the restart peak).
-    settings.queueing.idle_timeout = 0.5
     # Start-up lists in pages: no single answer of every object of a kind in a big cluster.
     settings.watching.chunk_size = 100
     # kopf logs every successful handler call at INFO: thousands of lines per minute for
