@@ -96,6 +96,8 @@ class Runner:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 - any failure of a triggered pass is retried later
+            if _stopping():
+                return  # the operator is shutting down mid-request: nothing to report or retry
             self._queued.discard(key)
             failures = self._failures[key] = self._failures.get(key, 0) + 1
             delay = BACKOFF_SECONDS[min(failures, len(BACKOFF_SECONDS)) - 1]
@@ -127,3 +129,10 @@ class Runner:
         self._retry_timers.clear()
         for task in list(self._tasks):
             task.cancel()
+
+
+def _stopping() -> bool:
+    try:
+        return asyncio.get_running_loop().is_closed()
+    except RuntimeError:
+        return True  # finalised after the event loop stopped
