@@ -62,6 +62,19 @@ def write_termination_log(message: str, path: str | None = None) -> None:
         pass
 
 
+def _loop_thread_waits_its_turn() -> None:
+    """Put the calling thread (the event loop's) in Linux's SCHED_BATCH class: when a request
+    arrives while run() computes on the same core, the loop no longer preempts run() at once;
+    it runs at the end of run()'s time slice (a few ms at most) and then handles everything
+    that arrived together. Same fair share of the CPU, no privilege needed. Measured, one
+    core, 100 rows, 32 connections: 3.4 -> 0.2 context switches and 166 -> 71 loop CPU µs
+    per request, run() back at its in-process cost (bench/README.md)."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    except (AttributeError, OSError):
+        pass  # not Linux, or a sandbox that refuses it: only slower
+
+
 def _report_init_failure(error: EntryScriptError) -> None:
     if error.details:
         sys.stderr.write(error.details)
@@ -88,7 +101,8 @@ def serve(config: config_mod.ServerConfig) -> int:
     """Run the server until SIGTERM/SIGINT (exit status 0) or a failed init() (status 1)."""
     logs.configure(config.log_format)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    app = create_app(config)
+    app = create_app(config)  # starts the run() threads, which keep the normal policy
+    _loop_thread_waits_its_turn()
     uv_config = uvicorn.Config(
         app,
         host=config.host,

@@ -3,6 +3,7 @@ huge bodies over a socket, and azmlinfsrv's flags."""
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import threading
@@ -77,6 +78,17 @@ def test_azmlinfsrv_flags_serve_the_seed_script(tmp_path, server_process, digits
     response = httpx.post(server.url + "/score", json={"data": rows})
     assert response.status_code == 200 and response.json() == expected
     assert httpx.get(server.url + "/").text == "Healthy"
+
+
+def test_event_loop_thread_is_sched_batch_and_run_threads_are_not(tmp_path, server_process):
+    # The loop must not preempt run() on a shared core, and run() must keep normal priority.
+    script = write_script(tmp_path, "def init(): pass\ndef run(d): return d\n")
+    server = server_process(["--entry-script", str(script), "--max-concurrent-requests", "2"])
+    server.wait_ready()
+    pid = server.proc.pid
+    policies = [os.sched_getscheduler(int(t)) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid]
+    assert os.sched_getscheduler(pid) == os.SCHED_BATCH
+    assert policies.count(os.SCHED_OTHER) >= 2  # the two run() threads
 
 
 def test_sigterm_drains_the_request_in_flight_then_exits_0(tmp_path, server_process):
