@@ -137,8 +137,7 @@ class ServerApp:
         self._flusher = asyncio.ensure_future(self._flush_logs())
 
     async def _flush_logs(self) -> None:
-        # Access lines are written without a flush each (a syscall per request); this keeps
-        # them at most a second behind on a pipe, where stdout is block-buffered.
+        # Access lines wait in memory (see logs.AccessLog); this keeps them a second behind at most.
         while True:
             await asyncio.sleep(1.0)
             self.access.flush()

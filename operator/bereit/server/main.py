@@ -114,6 +114,9 @@ def serve(config: config_mod.ServerConfig) -> int:
         log_config=None,
         access_log=False,  # ours has the request id and never the query string
         server_header=False,
+        # Clients reach a replica through its Service: no proxy headers to trust, and one
+        # middleware less on every request. run()'s request.remote_addr is the peer.
+        proxy_headers=False,
         # Room for queued requests and a full run() after SIGTERM.
         timeout_graceful_shutdown=(config.scoring_timeout_ms + config.max_queue_wait_ms) / 1000 + 5,
         backlog=2048,

@@ -80,6 +80,20 @@ def test_azmlinfsrv_flags_serve_the_seed_script(tmp_path, server_process, digits
     assert httpx.get(server.url + "/").text == "Healthy"
 
 
+def test_access_lines_reach_stdout_within_about_a_second(tmp_path, server_process):
+    script = write_script(tmp_path, "def init(): pass\ndef run(d): return d\n")
+    server = server_process(["--entry-script", str(script)], env={"PYTHONUNBUFFERED": "1"})
+    server.wait_ready()
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(iter(server.proc.stdout.readline, "")), daemon=True)
+    reader.start()
+    rid = httpx.post(server.url + "/score", content=b"{}").headers["x-request-id"]
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline and not any(rid in line for line in lines):
+        time.sleep(0.05)
+    assert any(rid in line and "bereit.access" in line for line in lines)
+
+
 def test_event_loop_thread_is_sched_batch_and_run_threads_are_not(tmp_path, server_process):
     # The loop must not preempt run() on a shared core, and run() must keep normal priority.
     script = write_script(tmp_path, "def init(): pass\ndef run(d): return d\n")

@@ -256,6 +256,8 @@ async def test_access_log_is_one_json_line_with_request_id_and_no_query_or_heade
     app.load_and_init()
     async with client(app) as http:
         response = await http.post("/score?secret=abc", json={}, headers={"authorization": "Bearer topsecret"})
+    assert stream.getvalue() == ""  # written in batches: by the server's flusher, or when many wait
+    app.access.flush()
     (line,) = stream.getvalue().splitlines()
     record = json.loads(line)
     assert record["request_id"] == response.headers["x-request-id"]
@@ -288,3 +290,19 @@ async def test_hung_run_makes_readiness_then_liveness_fail(tmp_path, monkeypatch
     assert live.status_code == 200
     assert stuck.status_code == 500 and "has been running" in stuck.json()["error"]
     assert recovered_ready.status_code == 200 and recovered_live.status_code == 200
+
+
+def test_access_log_writes_when_many_lines_wait():
+    import io
+
+    from bereit.server.logs import AccessLog
+
+    stream = io.StringIO()
+    log = AccessLog(True, "text", stream)
+    for _ in range(AccessLog.MAX_PENDING - 1):
+        log.write("POST", "/score", 200, 0.0, "r", 1, 1)
+    assert stream.getvalue() == ""
+    log.write("POST", "/score", 200, 0.0, "r", 1, 1)
+    assert len(stream.getvalue().splitlines()) == AccessLog.MAX_PENDING
+    log.flush()  # nothing left: nothing written
+    assert len(stream.getvalue().splitlines()) == AccessLog.MAX_PENDING
