@@ -306,3 +306,10 @@ def test_access_log_writes_when_many_lines_wait():
     assert len(stream.getvalue().splitlines()) == AccessLog.MAX_PENDING
     log.flush()  # nothing left: nothing written
     assert len(stream.getvalue().splitlines()) == AccessLog.MAX_PENDING
+
+
+async def test_request_ids_stay_unique_when_the_script_seeds_random(tmp_path):
+    app = started_app(tmp_path, "import random\ndef init():\n    random.seed(42)\ndef run(d):\n    random.seed(42)\n    return 1\n")
+    async with client(app) as http:
+        ids = {(await http.post("/score", content=b"{}")).headers["x-request-id"] for _ in range(20)}
+    assert len(ids) == 20 and all(len(i) == 16 for i in ids)
