@@ -41,9 +41,9 @@ def event(level: int, msg: str, **fields) -> None:
 
 class AccessLog:
     """One line per request, kept in memory and written in one go: at least every second (the
-    server's flusher), when ``MAX_PENDING`` lines are waiting, and at shutdown. A write per
-    line is a syscall per request, since images run with PYTHONUNBUFFERED (measured: 12 of
-    the event loop's ~85 CPU µs per request). The logging module would cost more still."""
+    server's flusher), when ``MAX_PENDING`` lines are waiting, and at shutdown. The images run
+    with PYTHONUNBUFFERED, where a write per line is a syscall per request (measured to a
+    file: 4.5 µs a line, 1.9 µs batched). The logging module would cost more still."""
 
     MAX_PENDING = 256
 
