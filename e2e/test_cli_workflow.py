@@ -5,12 +5,14 @@ from Azure ML's inferenceconfig.json / deploymentconfig.json → service run →
 regen-key → update to v2 (same URL, same keys) → logs → delete.
 
 The operator runs as a process on this machine, watching only the test's namespace, with the
-runtime image (BEREIT_E2E_RUNTIME_IMAGE, default bereit/runtime:<version>) loaded into the node.
-Set BEREIT_E2E_OPERATOR=external when an operator already runs in the cluster.
+runtime image (BEREIT_E2E_RUNTIME_IMAGE, default bereit/runtime:<version>) loaded into the node;
+an operator the chart installed in the cluster is scaled to 0 meanwhile. Set
+BEREIT_E2E_OPERATOR=external to test the operator already running in the cluster instead.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -83,11 +85,40 @@ def images_ready(load_images, e2e_local: bool) -> None:
         load_images(RUNTIME_IMAGE)
 
 
+# The chart's operator Deployment (see charts/bereit/templates/_helpers.tpl).
+IN_CLUSTER_OPERATOR = "app.kubernetes.io/name=bereit,app.kubernetes.io/component=operator"
+
+
+@contextlib.contextmanager
+def in_cluster_operators_paused(cluster) -> Iterator[None]:
+    """An operator installed in the cluster (by `make demo`, or an earlier run's chart test on
+    this cluster's kept state) watches every namespace: it would reconcile this test's
+    service too, from its own image, and two writers of one Deployment never settle. It is
+    scaled to 0 while this test's operator runs, and back afterwards."""
+    found = json.loads(cluster.kubectl("get", "deployments", "-A", "-l", IN_CLUSTER_OPERATOR, "-o", "json"))["items"]
+    paused = [(d["metadata"]["namespace"], d["metadata"]["name"], d["spec"].get("replicas", 1)) for d in found]
+    for namespace, name, _ in paused:
+        cluster.kubectl("scale", "deployment", name, "-n", namespace, "--replicas=0")
+    for namespace, _, _ in paused:
+        # Fails only when no pod is left to wait for.
+        cluster.kubectl("wait", "--for=delete", "pod", "-l", IN_CLUSTER_OPERATOR, "-n", namespace, "--timeout=90s", timeout=120, check=False)
+    try:
+        yield
+    finally:
+        for namespace, name, replicas in paused:
+            cluster.kubectl("scale", "deployment", name, "-n", namespace, f"--replicas={replicas}", check=False)
+
+
 @pytest.fixture
 def operator_process(e2e_cluster, e2e_namespace: str, images_ready, tmp_path: Path) -> Iterator[None]:
     if os.environ.get("BEREIT_E2E_OPERATOR") == "external":
         yield
         return
+    with in_cluster_operators_paused(e2e_cluster):
+        yield from _operator_process(e2e_cluster, e2e_namespace, tmp_path)
+
+
+def _operator_process(e2e_cluster, e2e_namespace: str, tmp_path: Path) -> Iterator[None]:
     port = _free_port()
     env = {
         **os.environ,
