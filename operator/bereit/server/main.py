@@ -39,6 +39,7 @@ from . import logs
 from .app import ServerApp, create_app
 from .entry import EntryScriptError
 from .fetch import FetchError, fetch
+from .protocol import CoalescingHttpToolsProtocol
 
 # A pod may name another terminationMessagePath; tests point it at a temporary file.
 ENV_TERMINATION_LOG = "BEREIT_TERMINATION_LOG"
@@ -107,9 +108,8 @@ def serve(config: config_mod.ServerConfig) -> int:
         app,
         host=config.host,
         port=config.port,
-        # uvloop and httptools when installed (everywhere but Windows), asyncio and h11 otherwise.
-        loop="auto",
-        http="auto",
+        loop="auto",  # uvloop where installed (everywhere but Windows)
+        http=CoalescingHttpToolsProtocol,  # httptools, each response in one write
         lifespan="on",
         log_config=None,
         access_log=False,  # ours has the request id and never the query string

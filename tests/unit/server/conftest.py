@@ -49,6 +49,12 @@ def digits_model(tmp_path_factory) -> tuple[Path, list, list]:
     return folder, rows, model.predict(x[1500:1510]).tolist()
 
 
+@pytest.fixture
+def anyio_backend():
+    # The server runs on asyncio (uvloop); trio is not a target.
+    return "asyncio"
+
+
 def write_script(folder: Path, source: str, name: str = "score.py") -> Path:
     path = folder / name
     path.write_text(textwrap.dedent(source))

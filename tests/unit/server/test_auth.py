@@ -14,10 +14,6 @@ pytestmark = pytest.mark.anyio
 SCRIPT = "def init(): pass\ndef run(d): return 'ok'\n"
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
 
 @pytest.fixture
 def keys(tmp_path):

@@ -47,10 +47,6 @@ def run(request):
 """
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
 
 async def test_typed_script_gets_numpy_and_predicts(tmp_path, digits_model):
     folder, rows, expected = digits_model

@@ -31,10 +31,6 @@ def run(data):
 """
 
 
-@pytest.fixture
-def anyio_backend():
-    return "asyncio"
-
 
 async def test_seed_script_runs_unchanged_and_predicts(tmp_path, digits_model):
     folder, rows, expected = digits_model
