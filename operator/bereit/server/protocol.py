@@ -46,19 +46,8 @@ class CoalescingTransport:
         self._pending = []
         self._transport.abort()
 
-    def is_closing(self) -> bool:
-        return self._transport.is_closing()
-
-    def get_extra_info(self, name: str, default=None):
-        return self._transport.get_extra_info(name, default)
-
-    def pause_reading(self) -> None:
-        self._transport.pause_reading()
-
-    def resume_reading(self) -> None:
-        self._transport.resume_reading()
-
     def __getattr__(self, name: str):
+        # Everything else (is_closing, get_extra_info, pause_reading, ...) is the real one's.
         return getattr(self._transport, name)
 
 
