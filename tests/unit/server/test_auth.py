@@ -14,7 +14,6 @@ pytestmark = pytest.mark.anyio
 SCRIPT = "def init(): pass\ndef run(d): return 'ok'\n"
 
 
-
 @pytest.fixture
 def keys(tmp_path):
     folder = tmp_path / "keys"

@@ -15,7 +15,6 @@ from .conftest import client, started_app
 pytestmark = pytest.mark.anyio
 
 
-
 async def test_500_concurrent_requests_against_a_queue_of_10(tmp_path):
     app = started_app(
         tmp_path,

@@ -47,7 +47,6 @@ def run(request):
 """
 
 
-
 async def test_typed_script_gets_numpy_and_predicts(tmp_path, digits_model):
     folder, rows, expected = digits_model
     app = started_app(tmp_path, TYPED, model_dir=folder)

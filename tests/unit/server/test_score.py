@@ -31,7 +31,6 @@ def run(data):
 """
 
 
-
 async def test_seed_script_runs_unchanged_and_predicts(tmp_path, digits_model):
     folder, rows, expected = digits_model
     app = started_app(tmp_path, SEED_SCRIPT, model_dir=folder)
