@@ -23,16 +23,16 @@ from typing import Any
 class Job:
     """One run() call: what to call, and where the answer goes."""
 
-    __slots__ = ("fn", "arg", "loop", "done", "claim", "started", "timer", "future", "wait_until")
+    __slots__ = ("fn", "arg", "loop", "done", "claim", "started", "ended", "wait_until", "request")
 
-    def __init__(self, fn: Callable[[Any], Any], arg: Any, loop: asyncio.AbstractEventLoop | None, done: Callable) -> None:
-        self.fn, self.arg, self.loop, self.done = fn, arg, loop, done
+    def __init__(
+        self, fn: Callable[[Any], Any], arg: Any, loop: asyncio.AbstractEventLoop | None, done: Callable, request=None
+    ) -> None:
+        self.fn, self.arg, self.loop, self.done, self.request = fn, arg, loop, done, request
         self.claim = threading.Lock()
         self.started = 0.0  # perf_counter() when a thread began run(); 0 while queued
-        # Kept by the loop: its deadline timer, the future the request awaits, the max-wait end.
-        self.timer: asyncio.TimerHandle | None = None
-        self.future: asyncio.Future | None = None
-        self.wait_until = 0.0
+        self.ended = 0.0  # perf_counter() when run() returned
+        self.wait_until = 0.0  # the end of its max wait in the queue (kept by the loop)
 
     def take(self) -> bool:
         """True for the first caller only: the thread about to run it, or the loop expiring it."""
@@ -91,6 +91,7 @@ class RunPool:
                 result, ok = job.fn(job.arg), True
             except BaseException as exc:  # noqa: BLE001 - reported to the request, thread lives on
                 result, ok = exc, False
+            job.ended = time.perf_counter()
             job.report(ok, result)
 
     def close(self) -> None:
