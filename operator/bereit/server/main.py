@@ -37,9 +37,9 @@ from bereit import constants as c
 from . import config as config_mod
 from . import logs
 from .app import ServerApp, create_app
+from .connection import HttpConnection
 from .entry import EntryScriptError
 from .fetch import FetchError, fetch
-from .protocol import CoalescingHttpToolsProtocol
 
 # A pod may name another terminationMessagePath; tests point it at a temporary file.
 ENV_TERMINATION_LOG = "BEREIT_TERMINATION_LOG"
@@ -48,6 +48,8 @@ TERMINATION_LOG_LIMIT = 4000
 # The event loop thread and the run() threads share one GIL: a shorter switch interval than
 # the default 5 ms lets the loop answer while run() computes (measured: see bench/README.md).
 SWITCH_INTERVAL_S = 0.001
+# Idle keep-alive connections close after this long (uvicorn's default).
+KEEP_ALIVE_S = 5
 
 
 def write_termination_log(message: str, path: str | None = None) -> None:
@@ -109,7 +111,8 @@ def serve(config: config_mod.ServerConfig) -> int:
         host=config.host,
         port=config.port,
         loop="auto",  # uvloop where installed (everywhere but Windows)
-        http=CoalescingHttpToolsProtocol,  # httptools, each response in one write
+        http=HttpConnection.factory(app, KEEP_ALIVE_S),  # bereit's own connection on httptools
+        timeout_keep_alive=KEEP_ALIVE_S,
         lifespan="on",
         log_config=None,
         access_log=False,  # ours has the request id and never the query string

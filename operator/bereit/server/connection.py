@@ -1,0 +1,327 @@
+"""bereit-server's HTTP/1.1 connection: httptools (Node's llhttp) parses, uvloop moves the
+bytes, and each request goes straight to the app, without an ASGI cycle in between.
+
+uvicorn still runs the server (sockets, signals, lifespan, graceful shutdown); this is the
+protocol it is given. With the same 100-row request and a fixed answer, this way costs
+~12 µs of CPU per request here, uvicorn's httptools protocol with an ASGI app ~40–47 µs
+(bench/README.md, "Choosing the stack"): on one core that difference is run() time.
+
+A connection answers one request at a time, in order. Pipelined requests wait parsed (reading
+pauses while ``MAX_WAITING`` wait, or while the client does not read its answers). Keep-alive
+as HTTP/1.1 says, closed after ``timeout_keep_alive`` idle seconds. ``Expect: 100-continue``
+is answered once /score has accepted the headers. A request answered before its body is in
+(401, 503 …) has the rest of its body read and dropped; one whose body is over the limit
+(413), a malformed one (400) and a header section over ``MAX_HEADER_BYTES`` (431) close the
+connection after the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from functools import partial
+from http import HTTPStatus
+from urllib.parse import unquote
+
+import httptools
+
+from bereit import constants as c
+
+from . import logs
+from .app import ServerApp
+from .scoring import HTTPError, Response, ScoreRequest, _error_body
+
+MAX_HEADER_BYTES = 64 * 1024
+MAX_WAITING = 8
+IDLE_TICK_S = 1.0
+_STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
+_CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class _HeadersTooLarge(Exception):
+    pass
+
+
+class _Request:
+    """What the parser has seen of one request."""
+
+    __slots__ = (
+        "url", "headers", "header_bytes", "method", "path", "query", "keep_alive", "expect_continue",
+        "chunks", "size", "complete", "answered", "too_large", "score",
+    )  # fmt: skip
+
+    def __init__(self):
+        self.url = b""
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.header_bytes = 0
+        self.method, self.path, self.query, self.keep_alive = "", "", b"", False
+        self.expect_continue = self.complete = self.answered = self.too_large = False
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.score: ScoreRequest | None = None
+
+    def body(self) -> bytes:
+        return self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
+
+
+class IdleWatch:
+    """Closes keep-alive connections that have been idle too long: one timer for all of them."""
+
+    def __init__(self, timeout_s: float):
+        self.ticks = max(1, round(timeout_s / IDLE_TICK_S))
+        self.connections: set[HttpConnection] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def add(self, connection: HttpConnection) -> None:
+        self.connections.add(connection)
+        if self._timer is None:
+            self._timer = connection.loop.call_later(IDLE_TICK_S, self._tick, connection.loop)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop) -> None:
+        for connection in list(self.connections):
+            if connection.current is None and connection.parsing is None:
+                connection.idle_ticks += 1
+                if connection.idle_ticks >= self.ticks:
+                    connection.transport.close()
+        self._timer = loop.call_later(IDLE_TICK_S, self._tick, loop) if self.connections else None
+
+
+class HttpConnection(asyncio.Protocol):
+    @classmethod
+    def factory(cls, app: ServerApp, timeout_keep_alive: float):
+        """What uvicorn.Config takes as ``http``: it calls this with its own arguments."""
+        return partial(cls, app, IdleWatch(timeout_keep_alive))
+
+    def __init__(self, app: ServerApp, idle: IdleWatch, config, server_state, app_state=None, _loop=None):
+        self.app = app
+        self.idle = idle
+        self.server_state = server_state  # uvicorn's: open connections, the Date header
+        self.loop = _loop or asyncio.get_event_loop()
+        self.limit = app.config.max_request_bytes
+        self.parser = httptools.HttpRequestParser(self)
+        # Answer the first of pipelined requests even when it asked to close.
+        self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.client: tuple | None = None
+        self.parsing: _Request | None = None  # the request the parser is in
+        self.current: _Request | None = None  # the request being answered
+        self.waiting: deque[_Request] = deque()  # parsed, to be answered after the current one
+        self.closing = False  # close once the current answer is out
+        self.write_paused = self.read_paused = False
+        self.idle_ticks = 0
+
+    # --- asyncio.Protocol ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        self.transport = transport
+        self.client = transport.get_extra_info("peername")
+        self.server_state.connections.add(self)
+        self.idle.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.server_state.connections.discard(self)
+        self.idle.connections.discard(self)
+        current = self.current
+        if current is not None and current.score is not None:
+            current.score.abandon()
+        self.current = None
+        self.waiting.clear()
+
+    def data_received(self, data: bytes) -> None:
+        self.idle_ticks = 0
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # No protocol switch here: the request has its answer; the connection ends after it.
+            self._close_after_current()
+        except httptools.HttpParserCallbackError as exc:
+            if isinstance(exc.__context__, _HeadersTooLarge):
+                self._refuse(431, "HeadersTooLarge", f"the request's header section is over {MAX_HEADER_BYTES} bytes")
+            else:  # a bug of ours: say so, and keep the other connections going
+                logs.get().error("request handling failed", exc_info=exc.__context__)
+                self._refuse(500, "InternalError", f"the server failed on this request: {exc.__context__!r}")
+        except httptools.HttpParserError as exc:
+            self._refuse(400, "BadRequest", f"invalid HTTP request: {exc}")
+
+    def eof_received(self) -> bool:
+        return False  # close our side too, once the client has closed its side
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        self._update_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        self._update_reading()
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: finish the answer in progress, then close."""
+        self._close_after_current()
+
+    # --- httptools callbacks -------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self.parsing = _Request()
+
+    def on_url(self, url: bytes) -> None:
+        request = self.parsing
+        request.url += url
+        request.header_bytes += len(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        request = self.parsing
+        request.header_bytes += len(name) + len(value)
+        if request.header_bytes > MAX_HEADER_BYTES:
+            raise _HeadersTooLarge
+        name = name.lower()
+        if name == b"expect" and value.lower() == b"100-continue":
+            request.expect_continue = True
+        request.headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        request, parser = self.parsing, self.parser
+        request.method = parser.get_method().decode("ascii")
+        request.keep_alive = parser.should_keep_alive()
+        url = httptools.parse_url(request.url)
+        path = url.path.decode("latin-1")
+        request.path = unquote(path) if "%" in path else path
+        request.query = url.query or b""
+        if self.current is None:
+            self._begin(request)
+        else:
+            self.waiting.append(request)
+            self._update_reading()
+
+    def on_body(self, chunk: bytes) -> None:
+        request = self.parsing
+        request.size += len(chunk)
+        if request.answered or request.too_large:
+            if request.size > self.limit:  # dropping it is no reason to read forever
+                self.transport.close()
+            return
+        if request.size > self.limit:
+            request.too_large, request.chunks = True, []
+            if request is self.current:
+                self._body_too_large(request)
+            return
+        request.chunks.append(chunk)
+
+    def on_message_complete(self) -> None:
+        request = self.parsing
+        self.parsing = None
+        request.complete = True
+        if request is not self.current:
+            return  # pipelined: taken up in its turn
+        if request.answered:
+            self._next()
+        else:
+            self._dispatch(request)
+
+    # --- requests ------------------------------------------------------------------------
+
+    def _begin(self, request: _Request) -> None:
+        """``request`` is now the one being answered; its headers are complete."""
+        self.current = request
+        if request.path == c.SCORE_PATH:
+            request.score = ScoreRequest.begin(self.app, self._scope(request), self._respond)
+            if request.score is None:
+                return  # answered from its headers alone
+        if request.too_large:
+            self._body_too_large(request)
+        elif request.complete:
+            self._dispatch(request)
+        elif request.expect_continue and request.score is not None:
+            self.transport.write(_CONTINUE)
+
+    def _dispatch(self, request: _Request) -> None:
+        """The whole request is in."""
+        if request.score is not None:
+            request.score.start(request.body())
+        else:
+            self._respond(self.app.other(request.method, request.path, request.query))
+
+    def _body_too_large(self, request: _Request) -> None:
+        err = HTTPError(413, "PayloadTooLarge", f"body is over the limit of {self.limit} bytes")
+        if request.score is not None:
+            request.score.fail(err)
+        else:
+            self._respond(Response(413, _error_body(err.code, err.message, "")))
+
+    def _scope(self, request: _Request) -> dict:
+        # The ASGI-shaped view /score and raw-mode scripts read.
+        return {
+            "type": "http",
+            "method": request.method,
+            "path": request.path,
+            "query_string": request.query,
+            "headers": request.headers,
+            "client": self.client,
+            "scheme": "http",
+        }
+
+    def _respond(self, response: Response) -> None:
+        """Write the answer to the current request (called by the app, on the loop)."""
+        request = self.current
+        if request is None or self.transport.is_closing():
+            return
+        request.answered = True
+        keep_alive = request.keep_alive and not self.closing and not request.too_large
+        body = response.body
+        out = [
+            _STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} \r\n".encode(),
+            b"content-type: ",
+            response.content_type,
+            b"\r\ncontent-length: ",
+            b"%d" % len(body),
+            b"\r\n",
+        ]
+        for name, value in (*self.server_state.default_headers, *response.headers):
+            out += (name, b": ", value, b"\r\n")
+        if not keep_alive:
+            out.append(b"connection: close\r\n")
+        out.append(b"\r\n")
+        if request.method != "HEAD":
+            out.append(body)
+        self.transport.write(b"".join(out))
+        if not keep_alive:
+            self.transport.close()
+        elif request.complete:
+            self._next()
+        # else: the rest of its body is read and dropped, then the next request comes
+
+    def _next(self) -> None:
+        self.current = None
+        self.server_state.total_requests += 1
+        if self.waiting:
+            request = self.waiting.popleft()
+            self._update_reading()
+            self._begin(request)
+
+    def _refuse(self, status: int, code: str, message: str) -> None:
+        """The byte stream cannot be trusted any more: answer, then close."""
+        self.closing = True
+        current = self.current
+        if current is None:
+            self.current = _Request()
+            self._respond(Response(status, _error_body(code, message, "")))
+        elif current.answered:
+            self.transport.close()  # its answer is out; the rest of its body is what broke
+        elif current.complete:
+            pass  # it is being answered; the connection closes after that
+        elif current.score is not None:
+            current.score.fail(HTTPError(status, code, message))
+        else:
+            self._respond(Response(status, _error_body(code, message, "")))
+
+    def _close_after_current(self) -> None:
+        if self.current is None:
+            self.transport.close()
+        else:
+            self.closing = True
+
+    def _update_reading(self) -> None:
+        pause = self.write_paused or len(self.waiting) >= MAX_WAITING
+        if pause != self.read_paused and not self.transport.is_closing():
+            self.read_paused = pause
+            (self.transport.pause_reading if pause else self.transport.resume_reading)()
+
