@@ -236,7 +236,8 @@ class HttpConnection(asyncio.Protocol):
     def _dispatch(self, request: _Request) -> None:
         """The whole request is in."""
         if request.score is not None:
-            request.score.start(request.body())
+            body, request.chunks = request.body(), []  # run() gets text: the bytes can go now
+            request.score.start(body)
         else:
             self._respond(self.app.other(request.method, request.path, request.query))
 
