@@ -83,6 +83,37 @@ APP = textwrap.dedent(
         return Response(out, media_type="application/json")
 
     starlette_app = Starlette(routes=[Route("/score", score_route, methods=["POST"])])
+
+    import httptools, uvloop
+
+    class Connection(asyncio.Protocol):
+        # No ASGI: httptools callbacks straight to run(), as bereit.server.connection does.
+        def connection_made(self, transport):
+            self.transport, self.parser, self.chunks = transport, httptools.HttpRequestParser(self), []
+            self.loop = asyncio.get_running_loop()
+
+        def data_received(self, data):
+            self.parser.feed_data(data)
+
+        def on_body(self, chunk):
+            self.chunks.append(chunk)
+
+        def on_message_complete(self):
+            text, self.chunks = b"".join(self.chunks).decode(), []
+            jobs.put((self, self.loop, text))
+
+        def set_result(self, result):
+            out = orjson.dumps(result)
+            self.transport.write(b"HTTP/1.1 200 OK\\r\\ncontent-type: application/json\\r\\ncontent-length: %d\\r\\n\\r\\n%s" % (len(out), out))
+
+        def set_exception(self, exc):
+            self.transport.close()
+
+    def serve_protocol(port):
+        async def main():
+            server = await asyncio.get_running_loop().create_server(Connection, "127.0.0.1", port, backlog=2048)
+            await server.serve_forever()
+        uvloop.run(main())
     """
 )
 
@@ -98,6 +129,7 @@ def variants(port: int) -> dict[str, list[str]]:
         + ["--http", "httptools", "--loop", "uvloop", "stackapp:starlette_app"],
         "granian (ASGI, uvloop)": gr + ["--interface", "asgi", "--loop", "uvloop", "stackapp:asgi"],
         "granian (RSGI, uvloop)": gr + ["--interface", "rsgi", "--loop", "uvloop", "stackapp:rsgi"],
+        "httptools + uvloop, an asyncio protocol, no ASGI": [py, "-c", f"import stackapp; stackapp.serve_protocol({port})"],
     }
 
 
@@ -105,18 +137,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=int, default=5)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rows", type=int, default=1, help="rows per request body (1 or 100)")
     args = parser.parse_args()
     RAW.mkdir(parents=True, exist_ok=True)
     model_dir = bench_model.build()
     (RAW / "stackapp.py").write_text(APP.format(bench=str(HERE)))
-    rows = json.loads((model_dir / "holdout.json").read_text())["rows"][:1]
+    rows = json.loads((model_dir / "holdout.json").read_text())["rows"][: args.rows]
     body = json.dumps({"data": rows})
     lua = RAW / "stack-body.lua"
     lua.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n')
     lines = ["| stack | req/s (median) | server CPU µs/request | p99 ms |", "|---|---|---|---|"]
     for index, (name, cmd) in enumerate(variants(9400).items()):
         port = 9400 + index
-        cmd = [str(port) if part == "9400" else part for part in cmd]
+        cmd = [part.replace("9400", str(port)) for part in cmd]
         proc = subprocess.Popen(
             ["taskset", "-c", "0", *cmd],
             cwd=RAW,
@@ -146,8 +179,8 @@ def main() -> None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(20)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    text = f"Load average after the run: {load}\n\n" + "\n".join(lines) + "\n"
-    (HERE / "results" / "stacks.md").write_text(text)
+    text = f"{args.rows} row(s) per request. Load average after the run: {load}\n\n" + "\n".join(lines) + "\n"
+    (HERE / "results" / f"stacks-{args.rows}.md").write_text(text)
     print(text)
 
 

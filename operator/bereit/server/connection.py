@@ -266,7 +266,8 @@ class HttpConnection(asyncio.Protocol):
         if request is None or self.transport.is_closing():
             return
         request.answered = True
-        keep_alive = request.keep_alive and not self.closing and not request.too_large
+        # A body over the limit (413) is not read to its end: the connection cannot go on.
+        keep_alive = request.keep_alive and not self.closing and response.status != 413
         body = response.body
         out = [
             _STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} \r\n".encode(),

@@ -111,15 +111,14 @@ def serve(config: config_mod.ServerConfig) -> int:
         host=config.host,
         port=config.port,
         loop="auto",  # uvloop where installed (everywhere but Windows)
-        http=HttpConnection.factory(app, KEEP_ALIVE_S),  # bereit's own connection on httptools
+        # uvicorn runs the server (sockets, signals, lifespan, drain); each connection is
+        # bereit's own, on httptools, with no ASGI cycle per request (see connection.py).
+        # Its access log is ours: with the request id, never the query string.
+        http=HttpConnection.factory(app, KEEP_ALIVE_S),
         timeout_keep_alive=KEEP_ALIVE_S,
         lifespan="on",
         log_config=None,
-        access_log=False,  # ours has the request id and never the query string
-        server_header=False,
-        # Clients reach a replica through its Service: no proxy headers to trust, and one
-        # middleware less on every request. run()'s request.remote_addr is the peer.
-        proxy_headers=False,
+        server_header=False,  # the Date header only
         # Room for queued requests and a full run() after SIGTERM.
         timeout_graceful_shutdown=(config.scoring_timeout_ms + config.max_queue_wait_ms) / 1000 + 5,
         backlog=2048,

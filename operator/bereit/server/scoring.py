@@ -45,6 +45,7 @@ _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 MAX_JSON_DEPTH = 512
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_BAD_HEADER = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 
 
 class Response(NamedTuple):
@@ -197,13 +198,11 @@ class ScoreRequest:
         if isinstance(result, AMLResponse):
             status, out, extra = result.status_code, result.body, result.headers
             out_type = extra.pop("Content-Type", "application/octet-stream").encode()
-            extra = tuple((k.lower().encode(), str(v).encode()) for k, v in extra.items())
+            extra = _header_pairs(extra.items())
         elif hasattr(result, "status_code") and hasattr(result, "get_data"):  # the real azureml's (Flask)
             status, out = result.status_code, result.get_data()
             out_type = (result.headers.get("Content-Type") or "application/octet-stream").encode()
-            extra = tuple(
-                (k.lower().encode(), str(v).encode()) for k, v in result.headers.items() if k.lower() != "content-type"
-            )
+            extra = _header_pairs((k, v) for k, v in result.headers.items() if k.lower() != "content-type")
         else:
             status, out_type, extra = 200, JSON, ()
             try:
@@ -341,6 +340,15 @@ def _run_failed(script: EntryScript, exc: BaseException, rid: str, arg) -> None:
         traceback="".join(traceback.format_exception(exc)),
     )
     raise HTTPError(500, "RunFailed", f"run() raised {message}{where}", ((b"x-ms-run-function-failed", b"True"),))
+
+
+def _header_pairs(items) -> tuple:
+    """Headers run() set on its response, as bytes; a line break in one would split the response."""
+    pairs = tuple((str(k).lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in items)
+    for name, value in pairs:
+        if _BAD_HEADER.search(name) or _BAD_HEADER.search(value):
+            raise ValueError(f"response header {name.decode('latin-1')!r} has a control character in its name or value")
+    return pairs
 
 
 def _tolist(value):

@@ -43,6 +43,8 @@ def run(request):
         return AMLResponse("only POST here: " + request.args.get("q", ""), 400)
     if request.headers.get("x-want") == "bytes":
         return AMLResponse(request.get_data()[::-1], 201, {"Content-Type": "image/png", "X-Extra": "1"})
+    if request.headers.get("x-want") == "split":
+        return AMLResponse("x", 200, {"X-Note": "a\\r\\nSet-Cookie: stolen=1"})
     return {"len": len(request.get_data()), "type": request.mimetype, "path": request.full_path}
 """
 
@@ -117,6 +119,14 @@ async def test_rawhttp_script_gets_the_request_and_shapes_the_response(tmp_path)
     assert raw_answer.status_code == 201 and raw_answer.content == b"cba"
     assert raw_answer.headers["content-type"] == "image/png" and raw_answer.headers["x-extra"] == "1"
     assert get_answer.status_code == 400 and get_answer.text == "only POST here: hi"
+
+
+async def test_a_response_header_with_a_line_break_is_a_500_not_a_split_response(tmp_path):
+    app = started_app(tmp_path, RAW)
+    async with client(app) as http:
+        answer = await http.post("/score", content=b"abc", headers={"x-want": "split"})
+    assert answer.status_code == 500 and "set-cookie" not in answer.headers
+    assert "'x-note' has a control character" in answer.json()["error"]
 
 
 async def test_rawhttp_and_input_schema_together_is_refused(tmp_path):
