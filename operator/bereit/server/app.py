@@ -30,7 +30,7 @@ from .limits import Admission
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
 from .pool import RunPool
-from .scoring import JSON, HTTPError, Response, ScoreRequest, _error_body
+from .scoring import JSON, HTTPError, Response, ScoreRequest, error_body
 
 # A run() call this far past the scoring timeout holds its thread for good: only a restart
 # (liveness failing) gets the slot back, since a Python thread cannot be stopped.
@@ -168,13 +168,13 @@ class ServerApp:
         started = time.perf_counter()
         status, body, ctype, extra = 200, b"", JSON, ()
         if method not in ("GET", "HEAD"):
-            status, body, extra = 405, _error_body("MethodNotAllowed", f"{method} is not allowed on {path}", ""), (
+            status, body, extra = 405, error_body("MethodNotAllowed", f"{method} is not allowed on {path}", ""), (
                 (b"allow", b"GET, HEAD"),
             )
         elif path == c.LIVENESS_PATH:
             stuck = self._stuck_for()
             if stuck:
-                status, body = 500, _error_body("Stuck", f"a run() call has been running for {stuck:.0f} s", "")
+                status, body = 500, error_body("Stuck", f"a run() call has been running for {stuck:.0f} s", "")
             else:
                 body, ctype = b"Healthy", b"text/plain; charset=utf-8"
         elif path == c.READINESS_PATH:
@@ -183,15 +183,15 @@ class ServerApp:
             version = _query_value(query, b"version") or b"2"
             doc = self._swagger.get(version.decode("latin-1").split(".")[0])
             if not self._swagger:
-                status, body = 503, _error_body("NotReady", "the swagger document exists once init() has finished", "")
+                status, body = 503, error_body("NotReady", "the swagger document exists once init() has finished", "")
             elif doc is None:
-                status, body = 404, _error_body("NotFound", "swagger versions: 2, 3 (?version=3)", "")
+                status, body = 404, error_body("NotFound", "swagger versions: 2, 3 (?version=3)", "")
             else:
                 body = doc
         elif path == c.METRICS_PATH:
             body, ctype = self.metrics.render(), METRICS_CONTENT_TYPE.encode()
         else:
-            status, body = 404, _error_body("NotFound", f"no route {path}", "")
+            status, body = 404, error_body("NotFound", f"no route {path}", "")
         self.metrics.count(path if status != 404 else "other", status)
         if self.access.enabled and path not in (c.LIVENESS_PATH, c.READINESS_PATH, c.METRICS_PATH):
             self.access.write(method, path, status, started, "", 0, len(body))

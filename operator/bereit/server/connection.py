@@ -29,7 +29,7 @@ from bereit import constants as c
 
 from . import logs
 from .app import ServerApp
-from .scoring import HTTPError, Response, ScoreRequest, _error_body
+from .scoring import HTTPError, Response, ScoreRequest, error_body
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_WAITING = 8
@@ -242,11 +242,14 @@ class HttpConnection(asyncio.Protocol):
             self._respond(self.app.other(request.method, request.path, request.query))
 
     def _body_too_large(self, request: _Request) -> None:
-        err = HTTPError(413, "PayloadTooLarge", f"body is over the limit of {self.limit} bytes")
+        self._fail(request, HTTPError(413, "PayloadTooLarge", f"body is over the limit of {self.limit} bytes"))
+
+    def _fail(self, request: _Request, err: HTTPError) -> None:
+        """Answer the current ``request`` with an error before its body was used."""
         if request.score is not None:
-            request.score.fail(err)
+            request.score.fail(err)  # gives its admission place back too
         else:
-            self._respond(Response(413, _error_body(err.code, err.message, "")))
+            self._respond(Response(err.status, error_body(err.code, err.message, "")))
 
     def _scope(self, request: _Request) -> dict:
         # The ASGI-shaped view /score and raw-mode scripts read.
@@ -303,17 +306,12 @@ class HttpConnection(asyncio.Protocol):
         """The byte stream cannot be trusted any more: answer, then close."""
         self.closing = True
         current = self.current
-        if current is None:
-            self.current = _Request()
-            self._respond(Response(status, _error_body(code, message, "")))
-        elif current.answered:
+        if current is not None and current.answered:
             self.transport.close()  # its answer is out; the rest of its body is what broke
-        elif current.complete:
-            pass  # it is being answered; the connection closes after that
-        elif current.score is not None:
-            current.score.fail(HTTPError(status, code, message))
-        else:
-            self._respond(Response(status, _error_body(code, message, "")))
+        elif current is None or not current.complete:
+            self.current = current or _Request()
+            self._fail(self.current, HTTPError(status, code, message))
+        # else: a complete request is being answered; the connection closes after that
 
     def _close_after_current(self) -> None:
         if self.current is None:

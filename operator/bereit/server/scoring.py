@@ -86,9 +86,9 @@ class ScoreRequest:
 
     __slots__ = ("app", "scope", "rid", "started", "ctype", "respond", "job", "size_in", "answered", "collected")
 
-    def __init__(self, app: ServerApp, scope: dict, rid: str, started: float, ctype: bytes | None):
+    def __init__(self, app: ServerApp, scope: dict, rid: str, started: float, ctype: bytes | None, respond):
         self.app, self.scope, self.rid, self.started, self.ctype = app, scope, rid, started, ctype
-        self.respond: Callable[[Response], None] | None = None
+        self.respond: Callable[[Response], None] = respond
         self.job: Job | None = None
         self.size_in = 0
         self.answered = False
@@ -110,8 +110,7 @@ class ScoreRequest:
             elif name == b"x-request-id" or name == b"x-ms-client-request-id":
                 request_id = value
         rid = request_id.decode() if request_id is not None and _valid_request_id(request_id) else new_request_id()
-        request = cls(app, scope, rid, started, ctype)
-        request.respond = respond
+        request = cls(app, scope, rid, started, ctype, respond)
         try:
             request._check_headers(authorization, length)
         except HTTPError as err:
@@ -163,17 +162,16 @@ class ScoreRequest:
         try:
             arg = _argument(app.entry, self.scope, body)
         except HTTPError as err:
-            app.admission.give_up_place()
-            self._answer_error(err)
+            self.fail(err)
             return
-        job = self.job = Job(self._invoke, arg, asyncio.get_running_loop(), _returned, self)
+        job = self.job = Job(self._invoke, arg, asyncio.get_running_loop(), self._returned, self)
         job.wait_until = self.started + app.admission.max_wait_s
         app.admission.handed_over(job)
         app.pool.submit(job)
         app.watch_deadlines()
 
     def fail(self, err: HTTPError) -> None:
-        """The body could not be read (too large, client gone): answer and give the place back."""
+        """The body could not be read or run() cannot take it: answer and give the place back."""
         self.app.admission.give_up_place()
         self._answer_error(err)
 
@@ -239,10 +237,25 @@ class ScoreRequest:
                 )
             )
 
+    def _returned(self, job: Job, ok: bool, result) -> None:
+        """When run() has returned (maybe long after a 504)."""
+        app = self.app
+        app.metrics.run_latency.observe(job.ended - job.started)
+        app.admission.finished(job)
+        if self.answered:
+            return
+        if ok:
+            self._answer(result)
+            return
+        try:
+            _run_failed(app.entry, result, self.rid, job.arg)
+        except HTTPError as err:
+            self._answer_error(err)
+
     def _answer_error(self, err: HTTPError) -> None:
         if err.status >= 500 or err.status == 429:
             self.app.metrics.rejected.labels(err.code).inc()
-        self._answer(Response(err.status, _error_body(err.code, err.message, self.rid), JSON, err.headers))
+        self._answer(Response(err.status, error_body(err.code, err.message, self.rid), JSON, err.headers))
 
     def _answer(self, response: Response) -> None:
         if self.answered:
@@ -258,23 +271,6 @@ class ScoreRequest:
                 self.scope["method"], c.SCORE_PATH, response.status, self.started, self.rid, self.size_in, len(response.body)
             )
         self.respond(response)
-
-
-def _returned(job: Job, ok: bool, result) -> None:
-    """On the loop, when run() has returned (maybe long after a 504)."""
-    request: ScoreRequest = job.request
-    app = request.app
-    app.metrics.run_latency.observe(job.ended - job.started)
-    app.admission.finished(job)
-    if request.answered:
-        return
-    if ok:
-        request._answer(result)
-        return
-    try:
-        _run_failed(app.entry, result, request.rid, job.arg)
-    except HTTPError as err:
-        request._answer_error(err)
 
 
 def _argument(script: EntryScript, scope: dict, body: bytes):
@@ -374,5 +370,5 @@ def _too_deep(body: bytes) -> bool:
     return False
 
 
-def _error_body(code: str, message: str, rid: str) -> bytes:
+def error_body(code: str, message: str, rid: str) -> bytes:
     return orjson.dumps({"error": message, "code": code, "request_id": rid})

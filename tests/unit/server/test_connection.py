@@ -50,8 +50,7 @@ def score(body: bytes, *headers: bytes) -> bytes:
 
 
 def connect(server) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
-    return sock
+    return socket.create_connection(("127.0.0.1", server.port), timeout=10)
 
 
 def read_response(sock: socket.socket, buffered: bytearray) -> tuple[int, dict[str, str], bytes]:
