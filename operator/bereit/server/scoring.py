@@ -254,7 +254,7 @@ class ScoreRequest:
 
     def _answer_error(self, err: HTTPError) -> None:
         if err.status >= 500 or err.status == 429:
-            self.app.metrics.rejected.labels(err.code).inc()
+            self.app.metrics.rejected(err.code)
         self._answer(Response(err.status, error_body(err.code, err.message, self.rid), JSON, err.headers))
 
     def _answer(self, response: Response) -> None:
@@ -263,14 +263,12 @@ class ScoreRequest:
         self.answered = True
         app = self.app
         rid = self.rid.encode()
-        response = response._replace(headers=((b"x-request-id", rid), (b"x-ms-request-id", rid), *response.headers))
-        app.metrics.count(c.SCORE_PATH, response.status)
+        status, body, content_type, headers = response
+        app.metrics.count(c.SCORE_PATH, status)
         app.metrics.latency.observe(time.perf_counter() - self.started)
         if app.access.enabled:
-            app.access.write(
-                self.scope["method"], c.SCORE_PATH, response.status, self.started, self.rid, self.size_in, len(response.body)
-            )
-        self.respond(response)
+            app.access.write(self.scope["method"], c.SCORE_PATH, status, self.started, self.rid, self.size_in, len(body))
+        self.respond(Response(status, body, content_type, ((b"x-request-id", rid), (b"x-ms-request-id", rid), *headers)))
 
 
 def _argument(script: EntryScript, scope: dict, body: bytes):
