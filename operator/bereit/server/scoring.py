@@ -185,7 +185,15 @@ class ScoreRequest:
         if job is None:
             self.app.admission.give_up_place()
         elif job.take():
-            self.app.admission.finished(job)
+            self._finished(job)
+
+    def _finished(self, job: Job) -> None:
+        """The job has returned, or will never run: its place is free. The job and this request
+        point at each other; unlinking them lets both go, body included, as soon as nothing
+        else holds them, instead of at the cyclic GC's next pass (which kept 11 objects a
+        request, the body among them, for the GC to find)."""
+        self.app.admission.finished(job)
+        self.job = None
 
     # --- on a run thread -------------------------------------------------------------------
 
@@ -224,7 +232,7 @@ class ScoreRequest:
         job = self.job
         if not job.started:
             if now >= job.wait_until and job.take():
-                self.app.admission.finished(job)
+                self._finished(job)
                 message = "waited longer than the max queue wait for a run slot"
                 self._answer_error(HTTPError(503, "Overloaded", message, ((b"retry-after", b"1"),)))
         elif not self.answered and now - job.started >= self.app.timeout_s:
@@ -241,7 +249,7 @@ class ScoreRequest:
         """When run() has returned (maybe long after a 504)."""
         app = self.app
         app.metrics.run_latency.observe(job.ended - job.started)
-        app.admission.finished(job)
+        self._finished(job)
         if self.answered:
             return
         if ok:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 
 import pytest
 
 from bereit.server.limits import Admission, Overloaded
 from bereit.server.pool import Job, RunPool
+from bereit.server.scoring import ScoreRequest
 
 from .conftest import client, started_app
 
@@ -148,3 +150,22 @@ async def test_a_request_cancelled_in_the_queue_gives_its_place_back_and_never_r
     assert after.status_code == 200
     assert app.entry.module.CALLS == ["first", "after"]
     assert app.admission.places == 0 and app.admission.running == 0
+
+
+async def test_a_finished_request_leaves_nothing_for_the_cyclic_gc(tmp_path):
+    # The body of every answered request must go by reference counting: left to the cyclic
+    # GC, 32 connections' bodies pile up between its passes (measured: 11 objects a request).
+    app = started_app(tmp_path, "def init(): pass\ndef run(d):\n    return len(d)\n")
+    scope = {"type": "http", "method": "POST", "path": "/score", "headers": [(b"content-type", b"application/json")]}
+    loop = asyncio.get_running_loop()
+    gc.collect()
+    gc.disable()
+    try:
+        for _ in range(20):
+            answered = loop.create_future()
+            ScoreRequest.begin(app, scope, answered.set_result).start(b'{"data": [1, 2]}')
+            assert (await answered).status == 200
+        del answered
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
