@@ -6,7 +6,8 @@ Here the server (CPU 0, wrk with 32 connections on CPU 1) and ``run()`` in a loo
 take turns, a few seconds each, the order flipping every pair; each pair gives one ratio,
 and the median of the ratios is the figure. The same is done for the barest server that
 can host run() on this stack (bench/stacks.py's httptools + uvloop protocol with a run
-thread, none of bereit's checks, limits, metrics or logs): the floor of what HTTP costs here.
+thread, its loop in SCHED_BATCH as bereit-server's, none of bereit's checks, limits,
+metrics or logs): the floor of what HTTP costs here.
 
     python3 bench/paired.py [--pairs 12] [--seconds 2] [--rows 1,100]
 
@@ -63,7 +64,8 @@ def start(name: str, model_dir: Path, port: int) -> subprocess.Popen:
     else:  # the floor
         (bench_run.RAW / "stackapp.py").write_text(stacks.APP.format(bench=str(HERE)))
         cmd = [part.replace("9400", str(port)) for part in stacks.variants(9400)[FLOOR]]
-        cwd, env = bench_run.RAW, {"AZUREML_MODEL_DIR": str(model_dir), "PYTHONPATH": str(bench_run.RAW)}
+        cwd = bench_run.RAW
+        env = {"AZUREML_MODEL_DIR": str(model_dir), "PYTHONPATH": str(bench_run.RAW), "STACK_LOOP_BATCH": "1"}
     return subprocess.Popen(
         ["taskset", "-c", bench_run.SERVER_CPU, *cmd],
         cwd=cwd,
@@ -155,7 +157,7 @@ def main() -> None:
         "|---|---|---|---|---|---|---|",
     ]
     for r in results:
-        label = "bereit-server" if r["server"] == "bereit" else f"floor: {FLOOR}, run() on a thread"
+        label = "bereit-server" if r["server"] == "bereit" else f"floor: {FLOOR}, run() on a thread, SCHED_BATCH loop"
         lines.append(
             f"| {label} | {r['rows']} | {r['rps']:.0f} | {r['inproc']:.0f} | {100 * r['ratio']:.1f} % | "
             f"{100 * r['q1']:.1f}–{100 * r['q3']:.1f} % | {100 * r['cpu_ratio']:.1f} % |"

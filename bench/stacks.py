@@ -110,6 +110,8 @@ APP = textwrap.dedent(
             self.transport.close()
 
     def serve_protocol(port):
+        if os.environ.get("STACK_LOOP_BATCH") == "1":  # bereit-server's scheduling (bench/paired.py)
+            os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
         async def main():
             server = await asyncio.get_running_loop().create_server(Connection, "127.0.0.1", port, backlog=2048)
             await server.serve_forever()
