@@ -19,11 +19,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -81,39 +79,33 @@ def measure(name: str, rows: int, model_dir: Path, holdout: dict, inproc: InProc
     body = json.dumps({"data": holdout["rows"][:rows]}).encode()
     proc = start(name, model_dir, port)
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                got = bench_run._post(url, body)
-                break
-            except Exception:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{name} did not start") from None
-                time.sleep(0.5)
+        got = bench_run.wait_for_answer(proc, url, body, name, 120)
         if [int(x) for x in got] != holdout["predictions"][:rows]:
             raise RuntimeError(f"{name}: wrong predictions for {rows} rows")
-        lua = bench_run.RAW / f"paired-{rows}.lua"
-        lua.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body.decode())}\n')
+        lua = bench_run.write_lua(bench_run.RAW / f"paired-{rows}.lua", body)
         bench_run._wrk(url, lua, 32, 5)  # warm: the heap grows to its working size in the first seconds
+
+        def server_window() -> tuple[dict, float]:
+            cpu_before = bench_run._group_cpu(proc.pid)
+            run = bench_run._wrk(url, lua, 32, seconds)
+            if run["errors"]:
+                raise RuntimeError(f"{name}: {run['errors']} errors")
+            return run, 1e6 * (bench_run._group_cpu(proc.pid) - cpu_before) / (run["rps"] * seconds)
+
         ratios, cpu_ratios, server_rps, inproc_rate = [], [], [], []
         for i in range(pairs):
-            for turn in ("server", "inproc") if i % 2 == 0 else ("inproc", "server"):
-                if turn == "server":
-                    cpu_before = bench_run._group_cpu(proc.pid)
-                    run = bench_run._wrk(url, lua, 32, seconds)
-                    cpu_us = 1e6 * (bench_run._group_cpu(proc.pid) - cpu_before) / (run["rps"] * seconds)
-                    if run["errors"]:
-                        raise RuntimeError(f"{name}: {run['errors']} errors")
-                else:
-                    limit = inproc.window(rows, seconds)
+            if i % 2 == 0:  # the order flips every pair, so a drift falls on both sides alike
+                (run, cpu_us), limit = server_window(), inproc.window(rows, seconds)
+            else:
+                limit = inproc.window(rows, seconds)
+                run, cpu_us = server_window()
             ratios.append(run["rps"] / limit["rate"])
             cpu_ratios.append(limit["cpu_us"] / cpu_us)
             server_rps.append(run["rps"])
             inproc_rate.append(limit["rate"])
             print(json.dumps({"server": name, "rows": rows, "pair": i + 1, "rps": run["rps"], "inproc": round(limit["rate"], 1), "ratio": round(ratios[-1], 3)}), flush=True)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(20)
+        bench_run.stop(proc)
     quartiles = statistics.quantiles(ratios, n=4)
     return {
         "server": name,

@@ -174,6 +174,34 @@ def _wrk(url: str, lua: Path, connections: int, seconds: float) -> dict:
     }
 
 
+def write_lua(path: Path, body: bytes) -> Path:
+    """A wrk script that POSTs ``body`` as JSON."""
+    path.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body.decode())}\n')
+    return path
+
+
+def wait_for_answer(proc: subprocess.Popen, url: str, body: bytes, what: str, timeout_s: float):
+    """The server's first answer to ``body``, once it is up; RuntimeError if it exits or times out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return _post(url, body)
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} did not start") from None
+            time.sleep(0.5)
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM to the server's process group; SIGKILL if it is not gone in 20 s."""
+    os.killpg(proc.pid, signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+
+
 def measure(server: Server, port: int, holdout: dict, seconds: int) -> list[dict]:
     """One round for one server: start it, check its answers, one timed run per cell, stop it."""
     base = f"http://127.0.0.1:{port}"
@@ -189,24 +217,12 @@ def measure(server: Server, port: int, holdout: dict, seconds: int) -> list[dict
     results = []
     try:
         bodies = {n: json.dumps(server.body(holdout["rows"][:n])).encode() for n in (1, 100)}
-        deadline = time.monotonic() + 180
-        while True:  # up when it answers the 1-row body
-            try:
-                _post(base + server.path, bodies[1])
-                break
-            except Exception:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"{server.name} did not start; see {log.name}")
-                time.sleep(0.5)
+        wait_for_answer(proc, base + server.path, bodies[1], f"{server.name} (see {log.name})", 180)
         for n, body in bodies.items():
             got = server.answer(_post(base + server.path, body))
             if [int(x) for x in got] != holdout["predictions"][:n]:
                 raise RuntimeError(f"{server.name}: wrong predictions for {n} rows: {got[:5]}…")
-            lua = RAW / f"body-{port}-{n}.lua"
-            lua.write_text(
-                'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-                f"wrk.body = {json.dumps(body.decode())}\n"
-            )
+            lua = write_lua(RAW / f"body-{port}-{n}.lua", body)
             _wrk(base + server.path, lua, 32, 1)  # warm-up
             for connections in (1, 32):
                 cpu_before = _group_cpu(proc.pid)
@@ -228,12 +244,7 @@ def measure(server: Server, port: int, holdout: dict, seconds: int) -> list[dict
                 )
                 print(json.dumps(results[-1]), flush=True)
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+        stop(proc)
         log.close()
     return results
 

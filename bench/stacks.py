@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import subprocess
 import sys
 import textwrap
@@ -24,7 +23,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 import model as bench_model  # noqa: E402
-from run import ONE_THREAD, RAW, _group_cpu, _wrk  # noqa: E402
+from run import ONE_THREAD, RAW, _group_cpu, _wrk, stop, write_lua  # noqa: E402
 
 APP = textwrap.dedent(
     """
@@ -146,8 +145,7 @@ def main() -> None:
     (RAW / "stackapp.py").write_text(APP.format(bench=str(HERE)))
     rows = json.loads((model_dir / "holdout.json").read_text())["rows"][: args.rows]
     body = json.dumps({"data": rows})
-    lua = RAW / "stack-body.lua"
-    lua.write_text(f'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\nwrk.body = {json.dumps(body)}\n')
+    lua = write_lua(RAW / "stack-body.lua", body.encode())
     lines = ["| stack | req/s (median) | server CPU µs/request | p99 ms |", "|---|---|---|---|"]
     for index, (name, cmd) in enumerate(variants(9400).items()):
         port = 9400 + index
@@ -178,8 +176,7 @@ def main() -> None:
             lines.append(f"| {name} | {med['rps']:.0f} | {1e6 * cpu / requests:.0f} | {med['p99_ms']:.2f} |")
             print(lines[-1], flush=True)
         finally:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(20)
+            stop(proc)
     load = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     text = f"{args.rows} row(s) per request. Load average after the run: {load}\n\n" + "\n".join(lines) + "\n"
     (HERE / "results" / f"stacks-{args.rows}.md").write_text(text)
