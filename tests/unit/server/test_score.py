@@ -250,7 +250,7 @@ async def test_access_log_is_one_json_line_with_request_id_and_no_query_or_heade
     app = create_app(ServerConfig(entry_script=script, auth_mode="none"), access_stream=stream)
     app.load_and_init()
     async with client(app) as http:
-        response = await http.post("/score?secret=abc", json={}, headers={"authorization": "Bearer topsecret"})
+        response = await http.post("/score?secret=querykey", json={}, headers={"authorization": "Bearer topsecret"})
     assert stream.getvalue() == ""  # written in batches: by the server's flusher, or when many wait
     app.access.flush()
     (line,) = stream.getvalue().splitlines()
@@ -258,7 +258,7 @@ async def test_access_log_is_one_json_line_with_request_id_and_no_query_or_heade
     assert record["request_id"] == response.headers["x-request-id"]
     assert record["path"] == "/score" and record["status"] == 200 and record["method"] == "POST"
     assert record["duration_ms"] >= 0 and record["bytes_out"] == len(response.content)
-    assert "abc" not in line and "topsecret" not in line
+    assert "querykey" not in line and "topsecret" not in line  # neither is hex, unlike request ids
 
 
 async def test_hung_run_makes_readiness_then_liveness_fail(tmp_path, monkeypatch):
