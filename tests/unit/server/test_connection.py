@@ -8,6 +8,7 @@ import asyncio
 import socket
 import time
 
+import httpx
 import pytest
 
 from bereit.server import connection as connection_mod
@@ -16,16 +17,19 @@ from bereit.server.connection import MAX_HEADER_BYTES, IdleWatch
 from .conftest import ServerProcess, write_script
 
 SCRIPT = """
-import time
+import os, time
 CALLS = []
+RELEASE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "release")
 
 def init():
     pass
 
 def run(data):
     CALLS.append(data)
-    if data == "slow":
-        time.sleep(0.6)
+    if data == "slow":  # held until the test creates the file, or 20 s
+        deadline = time.monotonic() + 20
+        while not os.path.exists(RELEASE) and time.monotonic() < deadline:
+            time.sleep(0.01)
     if data == "calls":
         return CALLS
     return data
@@ -38,6 +42,7 @@ def server(tmp_path_factory):
     script = write_script(tmp_path_factory.mktemp("connection"), SCRIPT)
     process = ServerProcess(["--entry-script", str(script), "--max-request-bytes", str(LIMIT), "--max-queue-length", "8"])
     process.wait_ready()
+    process.release = script.parent / "release"  # lets a "slow" run() return
     yield process
     process.stop()
     for stream in (process.proc.stdout, process.proc.stderr):
@@ -72,6 +77,13 @@ def read_response(sock: socket.socket, buffered: bytearray) -> tuple[int, dict[s
         rest += chunk
     buffered[:] = rest[length:]
     return status, headers, rest[:length]
+
+
+def wait_for_metric(server, line: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while line not in httpx.get(server.url + "/metrics").text.splitlines():
+        assert time.monotonic() < deadline, f"no {line!r} in /metrics"
+        time.sleep(0.02)
 
 
 def closed_by_server(sock: socket.socket) -> bool:
@@ -191,10 +203,12 @@ def test_head_has_the_headers_and_no_body_and_http_1_0_closes(server):
 def test_a_client_that_leaves_while_queued_never_runs(server):
     running = connect(server)
     running.sendall(score(b"slow"))
-    time.sleep(0.2)  # "slow" is inside run() now
+    wait_for_metric(server, "bereit_in_flight 1.0")  # "slow" is inside run() now
     with connect(server) as leaving:
         leaving.sendall(score(b"left"))
-        time.sleep(0.1)  # queued behind "slow"
+        wait_for_metric(server, "bereit_queued 1.0")  # queued behind "slow"
+    wait_for_metric(server, "bereit_queued 0.0")  # the server has seen it leave
+    server.release.touch()
     assert read_response(running, bytearray())[::2] == (200, b'"slow"')
     running.sendall(score(b"calls"))
     status, _, body = read_response(running, bytearray())
@@ -223,9 +237,15 @@ async def test_idle_connections_are_closed_by_one_timer(monkeypatch):
     idle, busy = Connection(busy=False), Connection(busy=True)
     watch.add(idle)
     watch.add(busy)
-    await asyncio.sleep(0.3)
-    assert idle.closed and not busy.closed
+    await eventually(lambda: idle.closed)
+    assert not busy.closed
     busy.current = None
     busy.idle_ticks = 0
-    await asyncio.sleep(0.3)
-    assert busy.closed and watch._timer is None  # no connections left: the timer stops
+    await eventually(lambda: busy.closed and watch._timer is None)  # no connections left: the timer stops
+
+
+async def eventually(check, timeout: float = 10) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)

@@ -266,24 +266,31 @@ async def test_hung_run_makes_readiness_then_liveness_fail(tmp_path, monkeypatch
 
     from bereit.server import app as app_module
 
-    monkeypatch.setattr(app_module, "STUCK_EXTRA_S", 0.0)
+    monkeypatch.setattr(app_module, "STUCK_EXTRA_S", 1.0)  # stuck: running over 2 × 0.3 + 1 s
     app = started_app(
         tmp_path,
-        "import time\ndef init(): pass\ndef run(d):\n    time.sleep(float(d))\n    return 'done'\n",
+        "import threading\nGATE = threading.Event()\ndef init(): pass\ndef run(d):\n    GATE.wait(30)\n    return 'done'\n",
         scoring_timeout_ms=300,
     )
+
+    async def until(path: str, status: int):
+        deadline = asyncio.get_running_loop().time() + 20
+        while (response := await http.get(path)).status_code != status:
+            assert asyncio.get_running_loop().time() < deadline, f"{path}: {response.status_code} {response.text}"
+            await asyncio.sleep(0.05)
+        return response
+
     async with client(app) as http:
-        timed_out = await http.post("/score", content=b"2.0", headers={"content-type": "text/plain"})
+        timed_out = await http.post("/score", content=b"{}", headers={"content-type": "text/plain"})
         # Past the timeout the only slot is held: take no traffic, but stay alive for now.
         ready, live = await http.get("/ready"), await http.get("/")
-        await asyncio.sleep(0.6)  # now past twice the timeout: a restart is the only cure
-        stuck = await http.get("/")
-        await asyncio.sleep(1.5)  # run() has returned: all is well again
-        recovered_ready, recovered_live = await http.get("/ready"), await http.get("/")
+        stuck = await until("/", 500)  # past twice the timeout and more: a restart is the only cure
+        app.entry.module.GATE.set()  # run() returns: all is well again
+        recovered_ready, recovered_live = await until("/ready", 200), await until("/", 200)
     assert timed_out.status_code == 504
     assert ready.status_code == 503 and "past the scoring timeout" in ready.text
     assert live.status_code == 200
-    assert stuck.status_code == 500 and "has been running" in stuck.json()["error"]
+    assert "has been running" in stuck.json()["error"]
     assert recovered_ready.status_code == 200 and recovered_live.status_code == 200
 
 
