@@ -331,7 +331,13 @@ def test_regenerated_primary_key_refuses_the_old_one_while_the_secondary_keeps_w
             return streak["n"] >= 10, f"old primary key: HTTP {status} (401 streak {streak['n']})"
 
         wait_for("the old primary key refused", old_refused, timeout=240, interval=0.5, show=flow.say)
-        assert request(flow.url(), body, flow.keys["primaryKey"]).status == 200
+
+        def new_taken() -> tuple[bool, str]:
+            status = request(flow.url(), body, flow.keys["primaryKey"]).status
+            return status == 200, f"new primary key: HTTP {status}"
+
+        # The streak may have come from replicas that reloaded first: ask until one answers.
+        wait_for("the new primary key taken", new_taken, timeout=60, interval=0.5, show=flow.say)
     result = client.result
     flow.say(f"secondary-key client during the rotation: {result}")
     assert result.failed == 0, f"{result.failed} failed requests: {result.errors}"
@@ -368,8 +374,11 @@ def test_load_raises_replicas_through_the_hpa_and_they_come_back_down(flow: Flow
     client = LoadClient(flow.url(), body, flow.keys["secondaryKey"], rate=None, workers=4, max_seconds=300,
                         max_requests=200_000, timeout=20)
 
+    peak = {"replicas": 0}
+
     def scaled_up() -> tuple[bool, str]:
         current, desired, usage = _hpa_replicas(flow)
+        peak["replicas"] = max(peak["replicas"], current)
         deployment = flow.kubectl.get("deployment", digits.SERVICE, flow.namespace)
         ready = (deployment.get("status") or {}).get("readyReplicas", 0)
         return ready > MIN_REPLICAS and current > MIN_REPLICAS, \
@@ -378,8 +387,7 @@ def test_load_raises_replicas_through_the_hpa_and_they_come_back_down(flow: Flow
     with client:
         wait_for("more replicas under load", scaled_up, timeout=240, interval=3, show=flow.say)
     flow.say(f"load: {client.result}")
-    current, _, _ = _hpa_replicas(flow)
-    assert MIN_REPLICAS < current <= MAX_REPLICAS
+    assert MIN_REPLICAS < peak["replicas"] <= MAX_REPLICAS  # seen under load: the scale-down may have begun
 
     def scaled_down() -> tuple[bool, str]:
         current, desired, usage = _hpa_replicas(flow)
@@ -413,7 +421,7 @@ def test_fastprod_target_on_the_small_node_is_refused_with_its_message(flow: Flo
         pytest.skip(f"the nodes have {vcpus} vCPUs: enough for FastProd, nothing to refuse")
     assert ready["reason"] == "InsufficientVCPUs"
     assert "FastProd needs at least 12 vCPUs" in ready["message"]
-    assert found["status"]["vcpus"] in ready["message"]
+    assert f" {found['status']['vcpus']} vCPUs" in ready["message"]  # what the nodes have, after the 12
 
     # A service that asks for it is held back with the target's own message; nothing runs.
     service = digits.inference_service(2)

@@ -324,6 +324,14 @@ class Nodes:
         self.set_status(name, cpu, memory, ready)
         return name
 
+    def wait_untainted(self, name: str) -> None:
+        """Until the node controller has lifted the not-ready taint the API server puts on a
+        new Node (the operator does not count a node under it)."""
+        wait_for(
+            lambda: not any(t.key.startswith("node.kubernetes.io/") for t in self.core.read_node(name).spec.taints or ()),
+            what=f"node {name} without node.kubernetes.io/ taints",
+        )
+
     def set_status(self, name: str, cpu: str, memory: str = "16Gi", ready: bool = True) -> None:
         status = {
             "capacity": {"cpu": cpu, "memory": memory, "pods": "110"},

@@ -66,8 +66,9 @@ def test_the_finalizer_is_released_as_soon_as_no_service_uses_the_model(cluster,
     cluster.apply(service("scorer", models=[{"name": "iris", "version": 2}]))
     wait_for(lambda: not cluster.get("Model", "iris-1")["metadata"].get("finalizers"), what="iris-1 released")
     wait_for(lambda: cluster.status("Model", "iris-2").get("usedBy") == ["scorer"], what="iris-2 used")
-    assert cluster.status("Model", "iris-1")["usedBy"] == []
-    assert cluster.condition("Model", "iris-1", "InUse")["status"] == "False"
+    # The finalizer goes first, the status follows in its own write.
+    wait_for(lambda: cluster.status("Model", "iris-1").get("usedBy") == [], what="iris-1 usedBy []")
+    wait_for(lambda: cluster.condition("Model", "iris-1", "InUse").get("status") == "False", what="iris-1 InUse False")
     cluster.delete("Model", "iris-1")
     wait_for(lambda: cluster.get("Model", "iris-1") is None, what="an unused Model deleted at once")
 
