@@ -3,6 +3,7 @@ in-process (init() done), and a real server process on 127.0.0.1 where a socket 
 
 from __future__ import annotations
 
+import asyncio
 import os
 import pickle
 import signal
@@ -76,6 +77,14 @@ def client(app) -> httpx.AsyncClient:
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
 
 
+async def eventually(check, timeout: float = 20) -> None:
+    """Until ``check()`` is true, on the test's event loop."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, f"not true after {timeout} s"
+        await asyncio.sleep(0.01)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -109,6 +118,13 @@ class ServerProcess:
                 pass
             time.sleep(0.1)
         raise AssertionError("server not ready in time")
+
+    def wait_for_metric(self, line: str, timeout: float = 20) -> None:
+        """Until /metrics has ``line`` (e.g. "bereit_in_flight 1.0"): what the server is doing."""
+        deadline = time.monotonic() + timeout
+        while line not in httpx.get(self.url + "/metrics").text.splitlines():
+            assert time.monotonic() < deadline, f"no {line!r} in /metrics after {timeout} s"
+            time.sleep(0.02)
 
     def rss_bytes(self) -> int:
         for line in Path(f"/proc/{self.proc.pid}/status").read_text().splitlines():

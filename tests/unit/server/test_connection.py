@@ -6,15 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import socket
-import time
 
-import httpx
 import pytest
 
 from bereit.server import connection as connection_mod
 from bereit.server.connection import MAX_HEADER_BYTES, IdleWatch
 
-from .conftest import ServerProcess, write_script
+from .conftest import ServerProcess, eventually, write_script
 
 SCRIPT = """
 import os, time
@@ -77,13 +75,6 @@ def read_response(sock: socket.socket, buffered: bytearray) -> tuple[int, dict[s
         rest += chunk
     buffered[:] = rest[length:]
     return status, headers, rest[:length]
-
-
-def wait_for_metric(server, line: str, timeout: float = 20) -> None:
-    deadline = time.monotonic() + timeout
-    while line not in httpx.get(server.url + "/metrics").text.splitlines():
-        assert time.monotonic() < deadline, f"no {line!r} in /metrics"
-        time.sleep(0.02)
 
 
 def closed_by_server(sock: socket.socket) -> bool:
@@ -203,11 +194,11 @@ def test_head_has_the_headers_and_no_body_and_http_1_0_closes(server):
 def test_a_client_that_leaves_while_queued_never_runs(server):
     running = connect(server)
     running.sendall(score(b"slow"))
-    wait_for_metric(server, "bereit_in_flight 1.0")  # "slow" is inside run() now
+    server.wait_for_metric("bereit_in_flight 1.0")  # "slow" is inside run() now
     with connect(server) as leaving:
         leaving.sendall(score(b"left"))
-        wait_for_metric(server, "bereit_queued 1.0")  # queued behind "slow"
-    wait_for_metric(server, "bereit_queued 0.0")  # the server has seen it leave
+        server.wait_for_metric("bereit_queued 1.0")  # queued behind "slow"
+    server.wait_for_metric("bereit_queued 0.0")  # the server has seen it leave
     server.release.touch()
     assert read_response(running, bytearray())[::2] == (200, b'"slow"')
     running.sendall(score(b"calls"))
@@ -243,9 +234,3 @@ async def test_idle_connections_are_closed_by_one_timer(monkeypatch):
     busy.idle_ticks = 0
     await eventually(lambda: busy.closed and watch._timer is None)  # no connections left: the timer stops
 
-
-async def eventually(check, timeout: float = 10) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)

@@ -12,7 +12,7 @@ from bereit.server.limits import Admission, Overloaded
 from bereit.server.pool import Job, RunPool
 from bereit.server.scoring import ScoreRequest
 
-from .conftest import client, started_app
+from .conftest import client, eventually, started_app
 
 pytestmark = pytest.mark.anyio
 
@@ -29,7 +29,7 @@ async def test_500_concurrent_requests_against_a_queue_of_10(tmp_path):
         burst = [asyncio.ensure_future(http.post("/score", json={})) for _ in range(500)]
         # run() is held, so no place frees up: one running plus ten queued get in, everyone
         # else is refused at once, before any of the eleven is answered.
-        await _until(lambda: sum(f.done() for f in burst) >= 489)
+        await eventually(lambda: sum(f.done() for f in burst) >= 489)
         assert app.admission.places == 11 and not any(f.done() and f.result().status_code == 200 for f in burst)
         app.entry.module.GATE.set()
         responses = await asyncio.gather(*burst)
@@ -42,13 +42,6 @@ async def test_500_concurrent_requests_against_a_queue_of_10(tmp_path):
     assert app.admission.running == 0 and app.admission.places == 0
     metrics = app.metrics.render().decode()
     assert 'bereit_rejected_total{reason="Overloaded"} 489.0' in metrics
-
-
-async def _until(check, timeout: float = 30) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not check():
-        assert asyncio.get_running_loop().time() < deadline, "timed out"
-        await asyncio.sleep(0.01)
 
 
 async def test_queued_request_past_the_max_wait_is_503(tmp_path):
@@ -149,9 +142,9 @@ async def test_a_request_cancelled_in_the_queue_gives_its_place_back_and_never_r
     text = {"content-type": "text/plain"}
     async with client(app) as http:
         first = asyncio.ensure_future(http.post("/score", content=b"first", headers=text))
-        await _until(lambda: app.admission.running == 1)
+        await eventually(lambda: app.admission.running == 1)
         queued = asyncio.ensure_future(http.post("/score", content=b"queued", headers=text))
-        await _until(lambda: app.admission.places == 2)
+        await eventually(lambda: app.admission.places == 2)
         queued.cancel()
         with pytest.raises(asyncio.CancelledError):
             await queued

@@ -116,10 +116,7 @@ def test_sigterm_drains_the_request_in_flight_then_exits_0(tmp_path, server_proc
 
     caller = threading.Thread(target=call)
     caller.start()
-    deadline = time.monotonic() + 10
-    while "bereit_in_flight 1.0" not in httpx.get(server.url + "/metrics").text.splitlines():
-        assert time.monotonic() < deadline, "the request never reached run()"
-        time.sleep(0.02)
+    server.wait_for_metric("bereit_in_flight 1.0")
     server.proc.send_signal(signal.SIGTERM)  # the request is inside run() now
     caller.join(30)
     assert result["response"].status_code == 200 and result["response"].json() == "finished"
