@@ -269,8 +269,9 @@ class Cluster:
     def pods(self, service: str) -> list:
         return self.core.list_namespaced_pod(self.namespace, label_selector=f"bereit.dev/inference-service={service}").items
 
-    def make_pods_ready(self, service: str) -> int:
-        """Act as the kubelet: every current pod of the service runs and is ready."""
+    def make_pods_ready(self, service: str, restarted_after: dict | None = None) -> int:
+        """Act as the kubelet: every current pod of the service runs and is ready (with
+        ``restarted_after``, a ``terminated`` state: its containers crashed once before)."""
         count = 0
         for pod in self.pods(service):
             if pod.metadata.deletion_timestamp:
@@ -283,8 +284,9 @@ class Cluster:
                     for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
                 ],
                 "containerStatuses": [
-                    {"name": c, "ready": True, "restartCount": 0, "image": "x", "imageID": "", "started": True,
-                     "state": {"running": {"startedAt": now()}}}
+                    {"name": c, "ready": True, "restartCount": 1 if restarted_after else 0, "image": "x", "imageID": "",
+                     "started": True, "state": {"running": {"startedAt": now()}},
+                     "lastState": {"terminated": restarted_after} if restarted_after else {}}
                     for c in containers
                 ],
             }

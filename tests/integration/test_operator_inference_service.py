@@ -10,6 +10,7 @@ from operator_helpers import (  # noqa: F401 - fixtures
     cluster,
     model,
     nodes,
+    now,
     operator,
     ready_target,
     service,
@@ -223,6 +224,25 @@ def test_unhealthy_with_the_termination_message_and_never_a_key(cluster, nodes, 
     event = cluster.wait_event("iris", "ModelDownloadFailed")
     assert primary not in event["message"]
     assert primary not in operator.log_text()
+
+
+def test_a_replica_that_crashed_is_unhealthy_until_it_is_ready_again(cluster, nodes, operator):
+    _deploy(cluster, nodes)
+    pod = wait_for(lambda: cluster.pods("iris"), what="a pod")[0]
+    killed = {"exitCode": 137, "reason": "Error", "message": "init() finished", "startedAt": now(), "finishedAt": now()}
+    cluster.core.patch_namespaced_pod_status(pod.metadata.name, cluster.namespace, {"status": {
+        "phase": "Running",
+        "containerStatuses": [{
+            "name": c.name, "ready": False, "restartCount": 1, "image": "x", "imageID": "",
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off"}},
+            "lastState": {"terminated": killed},
+        } for c in pod.spec.containers],
+    }})
+    cluster.wait_state("iris", "Unhealthy")
+    # Restarted and ready again (as after its node restarted): the old crash is history.
+    cluster.make_pods_ready("iris", restarted_after=killed)
+    cluster.wait_state("iris", "Healthy")
+    assert cluster.condition("InferenceService", "iris", "Available")["reason"] == "RolledOut"
 
 
 def test_switching_autoscaling_off_removes_the_autoscaler(cluster, nodes, operator):

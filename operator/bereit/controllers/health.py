@@ -78,7 +78,9 @@ def _container_failure(status: Mapping[str, Any], init: bool) -> Failure | None:
         return Failure("ContainerConfigError", name, waiting.get("message") or waiting["reason"], restarts)
     failed = terminated if terminated.get("exitCode") not in (None, 0) else {}
     previous = False
-    if not failed and last.get("exitCode") not in (None, 0) and (waiting or restarts):
+    # The last crash tells why a container waits to restart or is not ready again yet; once
+    # it is ready, it is history (e.g. the SIGKILL of a node restart): not a failure now.
+    if not failed and last.get("exitCode") not in (None, 0) and (waiting or (restarts and not status.get("ready"))):
         failed, previous = last, True
     if not failed:
         return None

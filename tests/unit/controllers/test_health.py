@@ -52,6 +52,16 @@ def test_init_failure_without_a_message_asks_for_the_log_and_old_pods_are_ignore
     assert assess(deployment(ready=0), [old], "h1").verdict.reason == "RollingOut"
 
 
+def test_a_replica_ready_again_after_a_crash_is_healthy_and_one_still_starting_is_not():
+    killed = {"exitCode": 137, "reason": "Error", "message": "init() finished"}  # e.g. its node restarted
+    running_again = {"name": "server", "restartCount": 5, "ready": True, "state": {"running": {}}, "lastState": {"terminated": killed}}
+    health = assess(deployment(desired=1, ready=1, updated=1, replicas=1), [pod(containers=[running_again], ready=True)], "h1")
+    assert (health.verdict.status, health.verdict.reason) == ("True", "RolledOut")
+    starting = {**running_again, "ready": False}
+    health = assess(deployment(desired=1, ready=0, updated=1, replicas=1), [pod(containers=[starting])], "h1")
+    assert health.verdict.reason == "InitFailed" and "(restarted 5 times)" in health.verdict.message
+
+
 def test_image_pull_errors_are_named():
     pulling = pod(containers=[{"name": "server", "state": {"waiting": {"reason": "ImagePullBackOff", "message": "no such image"}}}])
     assert assess(deployment(ready=0), [pulling], "h1").verdict.reason == "ImagePullFailed"
