@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+import localcluster
 from workflow import chart, digits, host, images
 from workflow.commands import Kubectl
 from workflow.load import LoadClient
@@ -404,6 +406,30 @@ def test_load_raises_replicas_through_the_hpa_and_they_come_back_down(flow: Flow
 
 
 # --- 11. FastProd on a small node ----------------------------------------------------------
+
+@pytest.mark.timeout(600)
+def test_a_killed_replica_comes_back_and_the_service_is_healthy_again(flow: Flow, e2e_cluster, e2e_local: bool) -> None:
+    flow.need("healthy")
+    if not e2e_local:
+        pytest.skip("kills a container through the node's containerd: the local cluster only")
+    selector = f"{digits.SERVICE_LABEL}={digits.SERVICE}"
+    pod = next(p for p in flow.kubectl.items("pod", flow.namespace, selector) if not p["metadata"].get("deletionTimestamp"))
+    server = next(c for c in pod["status"]["containerStatuses"] if c["name"] == "server")
+    # SIGKILL from the node, as when a node restarts or the OOM killer strikes.
+    localcluster.node_ctr(e2e_cluster, "tasks", "kill", "-s", "SIGKILL", server["containerID"].split("://", 1)[1])
+
+    def restarted() -> tuple[bool, str]:
+        now = flow.kubectl.get("pod", pod["metadata"]["name"], flow.namespace) or {}
+        container = next((c for c in (now.get("status") or {}).get("containerStatuses") or () if c["name"] == "server"), {})
+        count = container.get("restartCount", 0)
+        return count > server["restartCount"] and container.get("ready", False), f"restarts {count}, ready {container.get('ready')}"
+
+    wait_for("the killed server restarted and ready", restarted, timeout=180, show=flow.say)
+    # Its last state is the SIGKILL: history now, the service is Healthy again.
+    digits.wait_healthy(flow.kubectl, flow.namespace, digits.SERVICE, flow.say, timeout=120)
+    version = int(flow.kubectl.get("inferenceservice", digits.SERVICE, flow.namespace)["status"]["models"][0]["version"])
+    assert score(flow.url(), flow.keys["primaryKey"], flow.test.data[:5]) == flow.expected[version][:5]
+
 
 def test_fastprod_target_on_the_small_node_is_refused_with_its_message(flow: Flow) -> None:
     flow.need("healthy")
