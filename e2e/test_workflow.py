@@ -4,7 +4,8 @@ helm install → DevTest ComputeTarget Ready → register Model v1 → deploy �
 /score with the key predicts the held-out digits → swagger served → no key / wrong key 401 →
 update to v2 under ≥ 20 requests/s: 0 failed, same URL, same keys → regenerate the primary
 key while the client uses the secondary: 0 failed, old primary refused → load raises the
-replicas through the HPA and they come back down → a FastProd target on the 2-vCPU node is
+replicas through the HPA and they come back down → a replica killed on its node comes back,
+the service Healthy again → a FastProd target on the 2-vCPU node is
 refused with its message → delete the service: every child gone, the Model released → delete
 the Models.
 
