@@ -88,11 +88,12 @@ def _container_failure(status: Mapping[str, Any], init: bool) -> Failure | None:
         reason = "ModelDownloadFailed" if name.startswith("model-") else "InitContainerFailed"
     else:
         reason = "InitFailed" if not status.get("ready") else "ContainerFailed"
+    # The exit code first: 137 (killed) reads differently from 1 (init() raised).
+    exited = f"exited with code {failed.get('exitCode')} ({failed.get('reason') or 'Error'})"
     message = (failed.get("message") or "").strip()
     if not message:
-        message = f"exited with code {failed.get('exitCode')} ({failed.get('reason') or 'Error'})"
-        return Failure(reason, name, message, restarts, log_container=name, log_previous=previous)
-    return Failure(reason, name, message, restarts)
+        return Failure(reason, name, exited, restarts, log_container=name, log_previous=previous)
+    return Failure(reason, name, f"{exited}: {message}", restarts)
 
 
 def pod_summary(body: Mapping[str, Any]) -> dict:

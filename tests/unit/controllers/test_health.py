@@ -59,7 +59,8 @@ def test_a_replica_ready_again_after_a_crash_is_healthy_and_one_still_starting_i
     assert (health.verdict.status, health.verdict.reason) == ("True", "RolledOut")
     starting = {**running_again, "ready": False}
     health = assess(deployment(desired=1, ready=0, updated=1, replicas=1), [pod(containers=[starting])], "h1")
-    assert health.verdict.reason == "InitFailed" and "(restarted 5 times)" in health.verdict.message
+    assert health.verdict.reason == "InitFailed"
+    assert "(restarted 5 times): exited with code 137 (Error): init() finished" in health.verdict.message
 
 
 def test_image_pull_errors_are_named():
