@@ -86,8 +86,8 @@ def _container_failure(status: Mapping[str, Any], init: bool) -> Failure | None:
         return None
     if init:
         reason = "ModelDownloadFailed" if name.startswith("model-") else "InitContainerFailed"
-    else:
-        reason = "InitFailed" if not status.get("ready") else "ContainerFailed"
+    else:  # a failure is only reported while the container is not ready (see above)
+        reason = "InitFailed"
     # The exit code first: 137 (killed) reads differently from 1 (init() raised).
     exited = f"exited with code {failed.get('exitCode')} ({failed.get('reason') or 'Error'})"
     message = (failed.get("message") or "").strip()
