@@ -233,4 +233,3 @@ async def test_idle_connections_are_closed_by_one_timer(monkeypatch):
     busy.current = None
     busy.idle_ticks = 0
     await eventually(lambda: busy.closed and watch._timer is None)  # no connections left: the timer stops
-
