@@ -269,6 +269,10 @@ class Cluster:
     def pods(self, service: str) -> list:
         return self.core.list_namespaced_pod(self.namespace, label_selector=f"bereit.dev/inference-service={service}").items
 
+    def wait_pods(self, service: str) -> list:
+        """The service's pods, once the ReplicaSet controller has created at least one."""
+        return wait_for(lambda: self.pods(service), what=f"a pod of {service}")
+
     def make_pods_ready(self, service: str, restarted_after: dict | None = None) -> int:
         """Act as the kubelet: every current pod of the service runs and is ready (with
         ``restarted_after``, a ``terminated`` state: its containers crashed once before)."""

@@ -135,6 +135,7 @@ def test_update_to_a_new_model_version_rolls_pods_but_keeps_service_and_secret_b
 
 def test_applying_the_same_resource_twice_makes_zero_writes(cluster, nodes, operator):
     _deploy(cluster, nodes)
+    cluster.wait_pods("iris")
     cluster.make_pods_ready("iris")
     cluster.wait_state("iris", "Healthy")
     versions = cluster.wait_quiet()  # the controller-manager finishes its own status updates
@@ -191,6 +192,7 @@ def test_regenerating_one_key_leaves_the_other_and_is_not_repeated(cluster, node
 def test_healthy_only_when_the_current_generation_is_rolled_out_and_ready(cluster, nodes, operator):
     _deploy(cluster, nodes)
     assert cluster.status("InferenceService", "iris")["state"] == "Transitioning"
+    cluster.wait_pods("iris")
     cluster.make_pods_ready("iris")
     status = cluster.wait_state("iris", "Healthy")
     assert status["readyReplicas"] == 1
@@ -205,7 +207,7 @@ def test_healthy_only_when_the_current_generation_is_rolled_out_and_ready(cluste
 def test_unhealthy_with_the_termination_message_and_never_a_key(cluster, nodes, operator):
     _deploy(cluster, nodes)
     primary, _ = _keys(cluster, "iris")
-    pod = wait_for(lambda: cluster.pods("iris"), what="a pod")[0]
+    pod = cluster.wait_pods("iris")[0]
     init = pod.spec.init_containers[0].name
     message = f"sha256 mismatch for https://models.example/iris.pkl (sent Authorization: Bearer {primary})"
     cluster.core.patch_namespaced_pod_status(pod.metadata.name, cluster.namespace, {"status": {
@@ -228,7 +230,7 @@ def test_unhealthy_with_the_termination_message_and_never_a_key(cluster, nodes, 
 
 def test_a_replica_that_crashed_is_unhealthy_until_it_is_ready_again(cluster, nodes, operator):
     _deploy(cluster, nodes)
-    pod = wait_for(lambda: cluster.pods("iris"), what="a pod")[0]
+    pod = cluster.wait_pods("iris")[0]
     killed = {"exitCode": 137, "reason": "Error", "message": "init() finished", "startedAt": now(), "finishedAt": now()}
     cluster.core.patch_namespaced_pod_status(pod.metadata.name, cluster.namespace, {"status": {
         "phase": "Running",
