@@ -31,7 +31,7 @@ import localcluster
 from workflow import chart, digits, host, images
 from workflow.commands import Kubectl
 from workflow.load import LoadClient
-from workflow.scoring import Endpoint, accuracy, request, score
+from workflow.scoring import Endpoint, accuracy, request, score, score_once_served
 from workflow.waiting import wait_for
 
 TARGET = "dev"
@@ -204,7 +204,7 @@ def test_score_with_the_key_predicts_held_out_digits(flow: Flow) -> None:
     flow.expected = {version: _local_predictions(flow, version) for version in (1, 2)}
     assert flow.expected[1] != flow.expected[2], "v1 and v2 predict alike: the update could not be seen"
 
-    predictions = score(flow.url(), flow.keys["primaryKey"], flow.test.data)
+    predictions = score_once_served(flow.url(), flow.keys["primaryKey"], flow.test.data, show=flow.say)
     share = accuracy(predictions, flow.test.labels)
     flow.say(f"accuracy of v1 on {len(predictions)} held-out digits: {share:.4f}")
     assert share >= 0.9
@@ -429,7 +429,7 @@ def test_a_killed_replica_comes_back_and_the_service_is_healthy_again(flow: Flow
     # Its last state is the SIGKILL: history now, the service is Healthy again.
     digits.wait_healthy(flow.kubectl, flow.namespace, digits.SERVICE, flow.say, timeout=120)
     version = int(flow.kubectl.get("inferenceservice", digits.SERVICE, flow.namespace)["status"]["models"][0]["version"])
-    assert score(flow.url(), flow.keys["primaryKey"], flow.test.data[:5]) == flow.expected[version][:5]
+    assert score_once_served(flow.url(), flow.keys["primaryKey"], flow.test.data[:5], show=flow.say) == flow.expected[version][:5]
 
 
 def test_fastprod_target_on_the_small_node_is_refused_with_its_message(flow: Flow) -> None:

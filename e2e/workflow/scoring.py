@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from .commands import Kubectl
 from .progress import WorkflowError
+from .waiting import wait_for
 
 FORWARDING = re.compile(r"Forwarding from 127\.0\.0\.1:(\d+)")
 
@@ -57,6 +58,25 @@ def score(url: str, key: str | None, rows: Sequence[Sequence[float]], timeout: f
     if reply.status != 200:
         raise WorkflowError(f"POST {url} answered {reply.status}: {reply.body[:500].decode(errors='replace')}")
     return reply.json()
+
+
+def score_once_served(url: str, key: str | None, rows: Sequence[Sequence[float]], timeout: float = 60,
+                      show=None) -> list:
+    """``score``, asked until it is answered: right after a replica (re)starts, the Service's
+    endpoints and kube-proxy's rules catch up within seconds, and until then the address
+    refuses or resets connections."""
+    body = json.dumps({"data": [list(r) for r in rows]}).encode()
+    reply: list[Reply] = []
+
+    def answered() -> tuple[bool, str]:
+        try:
+            reply[:] = [request(url, body, key)]
+        except OSError as exc:
+            return False, f"POST {url}: {exc}"
+        return reply[0].status == 200, f"POST {url}: HTTP {reply[0].status}"
+
+    wait_for(f"an answer from {url}", answered, timeout=timeout, interval=0.5, show=show)
+    return reply[0].json()
 
 
 def accuracy(predictions: Sequence, labels: Sequence) -> float:

@@ -111,6 +111,15 @@ class OperatorProcess:
         """API writes the operator made up to now (waits for kopf's probe cache to expire)."""
         return self.health(fresh=True)["apiWrites"]
 
+    def passes(self, kind: str) -> int:
+        """Reconcile passes of ``kind`` (InferenceService, Model, ComputeTarget) made so far."""
+        return self.health(fresh=True)["reconciles"][kind]["passes"]
+
+    def wait_pass(self, kind: str, after: int) -> None:
+        """Until a pass of ``kind`` beyond the first ``after`` has run: the operator has looked
+        at what the test just did, so a check that nothing changed is not made too early."""
+        wait_for(lambda: self.passes(kind) > after, timeout=45, what=f"an {kind} pass after {after}")
+
     def stop(self, sig: int = signal.SIGTERM) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -275,7 +284,8 @@ class Cluster:
 
     def make_pods_ready(self, service: str, restarted_after: dict | None = None) -> int:
         """Act as the kubelet: every current pod of the service runs and is ready (with
-        ``restarted_after``, a ``terminated`` state: its containers crashed once before)."""
+        ``restarted_after``, a ``terminated`` state: its containers crashed once before).
+        Returns how many pods it patched (call ``wait_pods`` first where there must be one)."""
         count = 0
         for pod in self.pods(service):
             if pod.metadata.deletion_timestamp:

@@ -157,7 +157,7 @@ def _ready_soon(cluster: Cluster, name: str, stop: threading.Event) -> threading
 def test_seed_workflow(cli, files, operator, nodes: Nodes, cluster: Cluster):
     """register → deploy from Azure ML files (waiting until Healthy) → keys → regen-key →
     update to v2 (same URL, same keys) → delete."""
-    nodes.add("a", "4")
+    nodes.wait_untainted(nodes.add("a", "4"))
     assert cli("compute", "create", "-n", "dev", "--purpose", "DevTest")[0] == 0
     register(cli, "iris")
     register(cli, "iris")
@@ -213,7 +213,7 @@ def test_seed_workflow(cli, files, operator, nodes: Nodes, cluster: Cluster):
 
 def test_deploy_reports_failure_with_the_reason(cli, files, operator, nodes: Nodes):
     """More CPU than the target has: the operator refuses, the command says why and exits 1."""
-    nodes.add("a", "2")
+    nodes.wait_untainted(nodes.add("a", "2"))
     assert cli("compute", "create", "-n", "dev", "--purpose", "DevTest")[0] == 0
     register(cli, "iris")
     dc = files["dir"] / "big.json"
@@ -222,12 +222,12 @@ def test_deploy_reports_failure_with_the_reason(cli, files, operator, nodes: Nod
     code, _, err = cli("deploy", "-n", "big", "-m", "iris", "--ic", str(files["ic"]), "--dc", str(dc), "--timeout", "60")
     assert code == ExitCode.FAILED, err
     [line] = [l for l in err.splitlines() if l.startswith("error:")]
-    assert "service big is Failed:" in line and "vCPU" in line
+    assert "service big is Failed: needs 8 vCPUs (1 replica × 8)" in line, line
     assert time.monotonic() - started < 45
 
 
 def test_keys_from_the_deployment_config(cli, files, operator, nodes: Nodes, cluster: Cluster):
-    nodes.add("a", "4")
+    nodes.wait_untainted(nodes.add("a", "4"))
     assert cli("compute", "create", "-n", "dev", "--purpose", "DevTest")[0] == 0
     register(cli, "iris")
     dc = files["dir"] / "keys.json"
@@ -241,7 +241,7 @@ def test_keys_from_the_deployment_config(cli, files, operator, nodes: Nodes, clu
 def test_token_auth_hands_out_tokens_signed_with_the_key(cli, files, operator, nodes: Nodes):
     from bereit.server import tokens
 
-    nodes.add("a", "4")
+    nodes.wait_untainted(nodes.add("a", "4"))
     assert cli("compute", "create", "-n", "dev", "--purpose", "DevTest")[0] == 0
     register(cli, "iris")
     dc = files["dir"] / "token.json"

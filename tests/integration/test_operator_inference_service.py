@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import time
 
 import pytest
 from operator_helpers import (  # noqa: F401 - fixtures
@@ -79,7 +78,7 @@ def test_capacity_is_refused_then_accepted_when_a_node_is_added(cluster, nodes, 
     cluster.wait_event("big", "InsufficientCapacity")
 
     nodes.add("b", "2")
-    cluster.wait_condition("InferenceService", "big", "CapacityReserved", "True", timeout=15)
+    cluster.wait_condition("InferenceService", "big", "CapacityReserved", "True")
     wait_for(lambda: "Deployment/big" in cluster.children(), what="Deployment big")
     wait_for(lambda: cluster.status("ComputeTarget", "dev").get("requestedVcpus") == "3", what="requestedVcpus 3")
 
@@ -92,7 +91,7 @@ def test_deleting_a_service_frees_capacity_for_a_refused_one(cluster, nodes, ope
     cluster.apply(service("second", cpu="2"))
     cluster.wait_condition("InferenceService", "second", "CapacityReserved", "False", "InsufficientCapacity")
     cluster.delete("InferenceService", "first")
-    cluster.wait_condition("InferenceService", "second", "CapacityReserved", "True", timeout=15)
+    cluster.wait_condition("InferenceService", "second", "CapacityReserved", "True")
 
 
 def test_missing_model_is_reported_and_rechecked_when_it_appears(cluster, nodes, operator):
@@ -104,7 +103,7 @@ def test_missing_model_is_reported_and_rechecked_when_it_appears(cluster, nodes,
     assert "Deployment/iris" not in cluster.children()
 
     cluster.apply(model("iris-2", "iris", 2))
-    cluster.wait_condition("InferenceService", "iris", "ModelsResolved", "True", timeout=15)
+    cluster.wait_condition("InferenceService", "iris", "ModelsResolved", "True")
     wait_for(lambda: "Deployment/iris" in cluster.children(), what="Deployment iris")
     assert cluster.status("InferenceService", "iris")["modelVersions"] == "iris:2"
 
@@ -136,15 +135,18 @@ def test_update_to_a_new_model_version_rolls_pods_but_keeps_service_and_secret_b
 def test_applying_the_same_resource_twice_makes_zero_writes(cluster, nodes, operator):
     _deploy(cluster, nodes)
     cluster.wait_pods("iris")
-    cluster.make_pods_ready("iris")
+    assert cluster.make_pods_ready("iris") == 1
     cluster.wait_state("iris", "Healthy")
     versions = cluster.wait_quiet()  # the controller-manager finishes its own status updates
-    writes = operator.writes()
+    writes, passes = operator.writes(), operator.passes("InferenceService")
 
     cluster.apply(service("iris"))
     cluster.apply(model("iris-1", "iris", 1))
-    time.sleep(5)
-    assert cluster.resource_versions() == versions
+    # An unchanged apply is no event at all; a pod's (the kubelet's next status) makes the
+    # operator go over everything again, which must still write nothing.
+    assert cluster.make_pods_ready("iris") == 1
+    operator.wait_pass("InferenceService", passes)
+    assert cluster.wait_quiet() == versions
     assert operator.writes() == writes
 
 
@@ -176,8 +178,9 @@ def test_regenerating_one_key_leaves_the_other_and_is_not_repeated(cluster, node
 
     # A GitOps tool keeps re-applying the annotation: nothing happens again.
     rv = cluster.core.read_namespaced_secret("iris-keys", cluster.namespace).metadata.resource_version
+    passes = operator.passes("InferenceService")
     cluster.patch("InferenceService", "iris", {"metadata": {"labels": {"touched": "yes"}}})
-    time.sleep(3)
+    operator.wait_pass("InferenceService", passes)
     assert _keys(cluster, "iris") == (new_primary, secondary)
     assert cluster.core.read_namespaced_secret("iris-keys", cluster.namespace).metadata.resource_version == rv
 
@@ -193,7 +196,7 @@ def test_healthy_only_when_the_current_generation_is_rolled_out_and_ready(cluste
     _deploy(cluster, nodes)
     assert cluster.status("InferenceService", "iris")["state"] == "Transitioning"
     cluster.wait_pods("iris")
-    cluster.make_pods_ready("iris")
+    assert cluster.make_pods_ready("iris") == 1
     status = cluster.wait_state("iris", "Healthy")
     assert status["readyReplicas"] == 1
     ready = cluster.condition("InferenceService", "iris", "Ready")
@@ -270,7 +273,7 @@ def test_a_missing_target_or_code_config_map_is_a_clear_condition(cluster, nodes
         found = cluster.wait_condition("InferenceService", "iris", "ComputeTargetReady", "False", "ComputeTargetNotFound")
         assert "spec.computeTarget: ComputeTarget 'nowhere' not found" in found["message"]
         cluster.apply(target("nowhere", nodes.pool))
-        cluster.wait_condition("InferenceService", "iris", "ComputeTargetReady", "True", timeout=15)
+        cluster.wait_condition("InferenceService", "iris", "ComputeTargetReady", "True")
     else:
         spec = service("iris")
         spec["spec"]["inference"]["code"] = {"configMap": {"name": "my-code"}}
@@ -278,7 +281,7 @@ def test_a_missing_target_or_code_config_map_is_a_clear_condition(cluster, nodes
         found = cluster.wait_condition("InferenceService", "iris", "CodeAvailable", "False", "CodeConfigMapNotFound")
         assert "ConfigMap 'my-code' not found" in found["message"]
         cluster.core.create_namespaced_config_map(cluster.namespace, {"metadata": {"name": "my-code"}, "data": {"score.py": "x"}})
-        cluster.wait_condition("InferenceService", "iris", "ChildrenApplied", "True", timeout=15)
+        cluster.wait_condition("InferenceService", "iris", "ChildrenApplied", "True")
         first = cluster.apps.read_namespaced_deployment("iris", cluster.namespace).spec.template.metadata.annotations
         cluster.core.patch_namespaced_config_map("my-code", cluster.namespace, {"data": {"score.py": "y"}})
         wait_for(

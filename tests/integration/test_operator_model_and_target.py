@@ -32,7 +32,7 @@ def test_a_duplicate_version_is_refused_naming_the_earlier_model(cluster, operat
 
     # The earlier one goes: the later one now owns the version.
     cluster.delete("Model", "iris-v1")
-    cluster.wait_condition("Model", "iris-again", "Ready", "True", timeout=15)
+    cluster.wait_condition("Model", "iris-again", "Ready", "True")
 
 
 def test_a_model_in_use_cannot_be_deleted_until_its_service_is_gone(cluster, nodes, operator):
@@ -41,6 +41,9 @@ def test_a_model_in_use_cannot_be_deleted_until_its_service_is_gone(cluster, nod
     cluster.apply(service("scorer", models=[{"name": "iris", "version": 1}]))
     wait_for(lambda: cluster.status("Model", "iris-1").get("usedBy") == ["scorer"], what="usedBy [scorer]")
     assert FINALIZER_MODEL_IN_USE in cluster.get("Model", "iris-1")["metadata"]["finalizers"]
+    # usedBy comes from the service's spec; the service must also have resolved the version
+    # before it is deleted (a Model being deleted is never newly chosen).
+    wait_for(lambda: cluster.status("InferenceService", "scorer").get("modelVersions") == "iris:1", what="scorer on iris:1")
 
     cluster.delete("Model", "iris-1")
     blocked = cluster.wait_condition("Model", "iris-1", "InUse", "True", "DeletionBlocked")
@@ -84,24 +87,24 @@ def test_fastprod_readiness_follows_nodes_added_cordoned_notready_and_removed(cl
     )
     assert refused["message"].startswith("FastProd needs at least 12 vCPUs; 1 matching node has 8 vCPUs")
     second = nodes.add("b", "8")
-    ready = cluster.wait_condition("ComputeTarget", "prod", "Ready", "True", timeout=10, message="2 matching nodes have 16 vCPUs")
+    ready = cluster.wait_condition("ComputeTarget", "prod", "Ready", "True", message="2 matching nodes have 16 vCPUs")
     assert "2 matching nodes have 16 vCPUs" in ready["message"]
     status = cluster.status("ComputeTarget", "prod")
     assert (status["nodes"], status["vcpus"], status["memory"]) == (2, "16", "32Gi")
 
     nodes.cordon(second)
-    cordoned = cluster.wait_condition("ComputeTarget", "prod", "Ready", "False", timeout=10)
+    cordoned = cluster.wait_condition("ComputeTarget", "prod", "Ready", "False")
     assert "(1 more NotReady or cordoned)" in cordoned["message"]
     nodes.cordon(second, False)
-    cluster.wait_condition("ComputeTarget", "prod", "Ready", "True", timeout=10)
+    cluster.wait_condition("ComputeTarget", "prod", "Ready", "True")
 
     nodes.set_status(first, "8", ready=False)
-    cluster.wait_condition("ComputeTarget", "prod", "Ready", "False", timeout=10)
+    cluster.wait_condition("ComputeTarget", "prod", "Ready", "False")
     nodes.set_status(first, "8", ready=True)
-    cluster.wait_condition("ComputeTarget", "prod", "Ready", "True", timeout=10)
+    cluster.wait_condition("ComputeTarget", "prod", "Ready", "True")
 
     nodes.delete(first)
-    gone = cluster.wait_condition("ComputeTarget", "prod", "Ready", "False", timeout=10, message="1 matching node has 8 vCPUs")
+    gone = cluster.wait_condition("ComputeTarget", "prod", "Ready", "False", message="1 matching node has 8 vCPUs")
     assert "1 matching node has 8 vCPUs" in gone["message"]
     cluster.wait_event("prod", "InsufficientVCPUs")
 
@@ -124,7 +127,7 @@ def test_a_node_heartbeat_changes_nothing(cluster, nodes, operator):
     node = nodes.add("a", "4")
     cluster.apply(target("dev", nodes.pool))
     cluster.wait_condition("ComputeTarget", "dev", "Ready", "True")
-    time.sleep(2)
+    cluster.wait_quiet()  # kopf's own annotation and the Ready event are written
     rv = cluster.get("ComputeTarget", "dev")["metadata"]["resourceVersion"]
     writes = operator.writes()
     for _ in range(3):
