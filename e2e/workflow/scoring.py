@@ -64,19 +64,18 @@ def score_once_served(url: str, key: str | None, rows: Sequence[Sequence[float]]
                       show=None) -> list:
     """``score``, asked until it is answered: right after a replica (re)starts, the Service's
     endpoints and kube-proxy's rules catch up within seconds, and until then the address
-    refuses or resets connections."""
-    body = json.dumps({"data": [list(r) for r in rows]}).encode()
-    reply: list[Reply] = []
+    refuses or resets connections (a non-200 answer is a WorkflowError, which waits too)."""
+    predictions: list = []
 
     def answered() -> tuple[bool, str]:
         try:
-            reply[:] = [request(url, body, key)]
+            predictions[:] = [score(url, key, rows)]
         except OSError as exc:
             return False, f"POST {url}: {exc}"
-        return reply[0].status == 200, f"POST {url}: HTTP {reply[0].status}"
+        return True, f"POST {url}: HTTP 200"
 
     wait_for(f"an answer from {url}", answered, timeout=timeout, interval=0.5, show=show)
-    return reply[0].json()
+    return predictions[0]
 
 
 def accuracy(predictions: Sequence, labels: Sequence) -> float:

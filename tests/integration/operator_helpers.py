@@ -116,8 +116,9 @@ class OperatorProcess:
         return self.health(fresh=True)["reconciles"][kind]["passes"]
 
     def wait_pass(self, kind: str, after: int) -> None:
-        """Until a pass of ``kind`` beyond the first ``after`` has run: the operator has looked
-        at what the test just did, so a check that nothing changed is not made too early."""
+        """Until a pass of ``kind`` beyond the first ``after`` has started (it is counted as it
+        starts; ``Cluster.wait_quiet`` after this lets it finish): the operator has looked at
+        what the test just did, so a check that nothing changed is not made too early."""
         wait_for(lambda: self.passes(kind) > after, timeout=45, what=f"an {kind} pass after {after}")
 
     def stop(self, sig: int = signal.SIGTERM) -> None:

@@ -138,7 +138,8 @@ def test_applying_the_same_resource_twice_makes_zero_writes(cluster, nodes, oper
     assert cluster.make_pods_ready("iris") == 1
     cluster.wait_state("iris", "Healthy")
     versions = cluster.wait_quiet()  # the controller-manager finishes its own status updates
-    writes, passes = operator.writes(), operator.passes("InferenceService")
+    probes = operator.health(fresh=True)  # one read: each fresh one waits out kopf's 10 s cache
+    writes, passes = probes["apiWrites"], probes["reconciles"]["InferenceService"]["passes"]
 
     cluster.apply(service("iris"))
     cluster.apply(model("iris-1", "iris", 1))
@@ -181,6 +182,7 @@ def test_regenerating_one_key_leaves_the_other_and_is_not_repeated(cluster, node
     passes = operator.passes("InferenceService")
     cluster.patch("InferenceService", "iris", {"metadata": {"labels": {"touched": "yes"}}})
     operator.wait_pass("InferenceService", passes)
+    cluster.wait_quiet()
     assert _keys(cluster, "iris") == (new_primary, secondary)
     assert cluster.core.read_namespaced_secret("iris-keys", cluster.namespace).metadata.resource_version == rv
 
