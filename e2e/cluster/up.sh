@@ -283,6 +283,22 @@ EOF
     --hostname-override "$NODE_NAME" --node-ip "$NODE_IP" --oom-score-adj 0
 }
 
+# containerd's CRI server answers a little after its socket does (it first recovers the
+# state of earlier runs), and a kubelet that asks before then exits at once: "server is not
+# initialized yet". Start it again until it stays up and its health check passes.
+wait_kubelet() {
+  local deadline=$((SECONDS + 90))
+  until running_and kubelet curl -fsS --max-time 2 http://127.0.0.1:10248/healthz >/dev/null 2>&1; do
+    ((SECONDS < deadline)) || return 1
+    if ! proc_alive kubelet; then
+      log "the kubelet exited; starting it again. Its last line: $(tail -n 1 "$STATE/logs/kubelet.log" | cut -c1-300)"
+      start_kubelet
+    fi
+    sleep 0.5
+  done
+  log "kubelet is up"
+}
+
 start_kube_proxy() {
   write_file "$STATE/kube-proxy-config.yaml" <<EOF
 apiVersion: kubeproxy.config.k8s.io/v1alpha1
@@ -332,6 +348,7 @@ fi
 start_controllers
 if [[ $MODE == full ]]; then
   start_kube_proxy
+  wait_kubelet || die "the kubelet did not stay up; see $STATE/logs/kubelet.log"
   wait_for 90 "node $NODE_NAME" node_ready || die "node did not become Ready; see $STATE/logs/kubelet.log"
   apply_addons
 fi
