@@ -284,19 +284,11 @@ EOF
 }
 
 # containerd's CRI server answers a little after its socket does (it first recovers the
-# state of earlier runs), and a kubelet that asks before then exits at once: "server is not
-# initialized yet". Start it again until it stays up and its health check passes.
-wait_kubelet() {
-  local deadline=$((SECONDS + 90))
-  until running_and kubelet curl -fsS --max-time 2 http://127.0.0.1:10248/healthz >/dev/null 2>&1; do
-    ((SECONDS < deadline)) || return 1
-    if ! proc_alive kubelet; then
-      log "the kubelet exited; starting it again. Its last line: $(tail -n 1 "$STATE/logs/kubelet.log" | cut -c1-300)"
-      start_kubelet
-    fi
-    sleep 0.5
-  done
-  log "kubelet is up"
+# state of earlier runs), and a kubelet that asks before then exits at once ("server is not
+# initialized yet" in its log). Start it again until it stays up and its health check passes.
+kubelet_healthy() {
+  proc_alive kubelet || start_kubelet
+  running_and kubelet curl -fsS --max-time 2 http://127.0.0.1:10248/healthz
 }
 
 start_kube_proxy() {
@@ -348,7 +340,7 @@ fi
 start_controllers
 if [[ $MODE == full ]]; then
   start_kube_proxy
-  wait_kubelet || die "the kubelet did not stay up; see $STATE/logs/kubelet.log"
+  wait_for 90 kubelet kubelet_healthy || die "the kubelet did not stay up; see $STATE/logs/kubelet.log"
   wait_for 90 "node $NODE_NAME" node_ready || die "node did not become Ready; see $STATE/logs/kubelet.log"
   apply_addons
 fi
