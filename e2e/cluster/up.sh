@@ -342,6 +342,9 @@ if [[ $MODE == full ]]; then
   start_kube_proxy
   wait_for 90 kubelet kubelet_healthy || die "the kubelet did not stay up; see $STATE/logs/kubelet.log"
   wait_for 90 "node $NODE_NAME" node_ready || die "node did not become Ready; see $STATE/logs/kubelet.log"
+  # Its health check passes once it has written the Services' rules: tests reach ClusterIPs.
+  wait_for 90 kube-proxy running_and kube-proxy curl -fsS --max-time 2 http://127.0.0.1:10256/healthz ||
+    die "kube-proxy did not become healthy; see $STATE/logs/kube-proxy.log"
   apply_addons
 fi
 
