@@ -152,7 +152,7 @@ class ServerApp:
                 request.abandon()
                 raise
             else:
-                request.start(body)
+                request.start(body, asyncio.get_running_loop())
         try:
             response = await answer
         except asyncio.CancelledError:
@@ -194,15 +194,15 @@ class ServerApp:
             status, body = 404, error_body("NotFound", f"no route {path}", "")
         self.metrics.count(path if status != 404 else "other", status)
         if self.access.enabled and path not in (c.LIVENESS_PATH, c.READINESS_PATH, c.METRICS_PATH):
-            self.access.write(method, path, status, started, "", 0, len(body))
+            self.access.write(method, path, status, time.perf_counter() - started, "", 0, len(body))
         return Response(status, body, ctype, extra)
 
-    def watch_deadlines(self) -> None:
+    def watch_deadlines(self, loop: asyncio.AbstractEventLoop) -> None:
         """Make sure the deadline check runs while requests are with the run threads."""
         if self._deadline_timer is None:
-            self._deadline_timer = asyncio.get_running_loop().call_later(self._deadline_tick, self._check_deadlines)
+            self._deadline_timer = loop.call_later(self._deadline_tick, self._check_deadlines, loop)
 
-    def _check_deadlines(self) -> None:
+    def _check_deadlines(self, loop: asyncio.AbstractEventLoop) -> None:
         # A queued request past its max wait gets 503, a run() past the scoring timeout 504
         # (counted from the start of run()); at most one tick late.
         now = time.perf_counter()
@@ -210,7 +210,7 @@ class ServerApp:
             job.request.expire(now)
         self._deadline_timer = None
         if self.admission.jobs:
-            self.watch_deadlines()
+            self.watch_deadlines(loop)
 
     def _readiness(self) -> tuple[int, bytes, bytes]:
         if self.draining:

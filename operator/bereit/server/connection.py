@@ -243,7 +243,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         """The whole request is in."""
         if request.score is not None:
             body, request.chunks = request.body(), []  # run() gets text: the bytes can go now
-            request.score.start(body)
+            request.score.start(body, self.loop)
         else:
             self._respond(self.app.other(request.method, request.path, request.query))
 

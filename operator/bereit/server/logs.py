@@ -53,9 +53,9 @@ class AccessLog:
         self.stream = stream or sys.stdout
         self._pending: list[str] = []
 
-    def write(self, method: str, path: str, status: int, started: float, request_id: str, size_in: int, size_out: int) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000, 3)
+    def write(self, method: str, path: str, status: int, seconds: float, request_id: str, size_in: int, size_out: int) -> None:
         if self.fmt == "json":
+            duration_ms = round(seconds * 1000, 3)
             line = orjson.dumps(
                 {
                     "time": time.time(),
@@ -71,7 +71,7 @@ class AccessLog:
                 }
             ).decode()
         else:
-            line = f"{method} {path} {status} {duration_ms}ms id={request_id} in={size_in} out={size_out}"
+            line = "%s %s %d %.3fms id=%s in=%d out=%d" % (method, path, status, seconds * 1000, request_id, size_in, size_out)
         self._pending.append(line)
         if len(self._pending) >= self.MAX_PENDING:
             self.flush()

@@ -71,8 +71,9 @@ _request_ids = random.Random()
 
 
 def new_request_id() -> str:
-    # Unique, not secret: os.urandom would be a syscall per request (~2 µs here).
-    return f"{_request_ids.getrandbits(64):016x}"
+    # Unique, not secret: os.urandom would be a syscall per request (~2 µs here). to_bytes and
+    # hex take half the time of an f-string's format spec.
+    return _request_ids.getrandbits(64).to_bytes(8).hex()
 
 
 def _valid_request_id(value: bytes) -> bool:
@@ -153,8 +154,10 @@ class ScoreRequest:
 
     # --- the body is there ---------------------------------------------------------------
 
-    def start(self, body: bytes) -> None:
-        """Hand the request to a run thread (or answer 400 for a body run() cannot take)."""
+    def start(self, body: bytes, loop: asyncio.AbstractEventLoop) -> None:
+        """Hand the request to a run thread (or answer 400 for a body run() cannot take).
+        ``loop`` is the running loop, which the caller knows: asyncio.get_running_loop() makes
+        a getpid() syscall on every call."""
         app = self.app
         self.size_in = len(body)
         if app.collector.enabled:
@@ -164,11 +167,11 @@ class ScoreRequest:
         except HTTPError as err:
             self.fail(err)
             return
-        job = self.job = Job(self._invoke, arg, asyncio.get_running_loop(), self._returned, self)
+        job = self.job = Job(self._invoke, arg, loop, self._returned, self)
         job.wait_until = self.started + app.admission.max_wait_s
         app.admission.handed_over(job)
         app.pool.submit(job)
-        app.watch_deadlines()
+        app.watch_deadlines(loop)
 
     def fail(self, err: HTTPError) -> None:
         """The body could not be read or run() cannot take it: answer and give the place back."""
@@ -272,10 +275,10 @@ class ScoreRequest:
         app = self.app
         rid = self.rid.encode()
         status, body, content_type, headers = response
-        app.metrics.count(c.SCORE_PATH, status)
-        app.metrics.latency.observe(time.perf_counter() - self.started)
+        seconds = time.perf_counter() - self.started
+        app.metrics.answered(c.SCORE_PATH, status, seconds)
         if app.access.enabled:
-            app.access.write(self.scope["method"], c.SCORE_PATH, status, self.started, self.rid, self.size_in, len(body))
+            app.access.write(self.scope["method"], c.SCORE_PATH, status, seconds, self.rid, self.size_in, len(body))
         self.respond(Response(status, body, content_type, ((b"x-request-id", rid), (b"x-ms-request-id", rid), *headers)))
 
 
