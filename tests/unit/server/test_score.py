@@ -261,6 +261,27 @@ async def test_access_log_is_one_json_line_with_request_id_and_no_query_or_heade
     assert "querykey" not in line and "topsecret" not in line  # neither is hex, unlike request ids
 
 
+async def test_access_log_as_text_is_one_line_with_method_path_status_time_id_and_sizes(tmp_path):
+    import io
+    import re
+
+    from bereit.server.app import create_app
+    from bereit.server.config import ServerConfig
+
+    stream = io.StringIO()
+    script = tmp_path / "score.py"
+    script.write_text(ECHO)
+    app = create_app(ServerConfig(entry_script=script, auth_mode="none", log_format="text"), access_stream=stream)
+    app.load_and_init()
+    body = json.dumps({"data": [1, 2, 3]}).encode()
+    async with client(app) as http:
+        response = await http.post("/score", content=body, headers={"content-type": "application/json"})
+    app.access.flush()
+    (line,) = stream.getvalue().splitlines()
+    rid = response.headers["x-request-id"]
+    assert re.fullmatch(rf"POST /score 200 \d+\.\d{{3}}ms id={rid} in={len(body)} out={len(response.content)}", line), line
+
+
 async def test_hung_run_makes_readiness_then_liveness_fail(tmp_path, monkeypatch):
     import asyncio
 
