@@ -69,12 +69,6 @@ class Metrics:
         key = (route, code)
         self.requests[key] = self.requests.get(key, 0) + 1
 
-    def answered(self, route: str, code: int, seconds: float) -> None:
-        """A /score answer: counted, and its time from request to response observed."""
-        key = (route, code)
-        self.requests[key] = self.requests.get(key, 0) + 1
-        self.latency.observe(seconds)
-
     def rejected(self, reason: str) -> None:
         self.rejections[reason] = self.rejections.get(reason, 0) + 1
 

@@ -276,7 +276,8 @@ class ScoreRequest:
         rid = self.rid.encode()
         status, body, content_type, headers = response
         seconds = time.perf_counter() - self.started
-        app.metrics.answered(c.SCORE_PATH, status, seconds)
+        app.metrics.count(c.SCORE_PATH, status)
+        app.metrics.latency.observe(seconds)
         if app.access.enabled:
             app.access.write(self.scope["method"], c.SCORE_PATH, status, seconds, self.rid, self.size_in, len(body))
         self.respond(Response(status, body, content_type, ((b"x-request-id", rid), (b"x-ms-request-id", rid), *headers)))

@@ -62,11 +62,12 @@ def write_script(folder: Path, source: str, name: str = "score.py") -> Path:
     return path
 
 
-def started_app(tmp_path: Path, source: str, **settings):
-    """The ASGI app with init() finished (raises if it failed)."""
+def started_app(tmp_path: Path, source: str, access_stream=None, **settings):
+    """The ASGI app with init() finished (raises if it failed); access lines go to
+    ``access_stream`` (default: nowhere)."""
     settings.setdefault("auth_mode", "none")
     script = write_script(tmp_path, source, settings.pop("script_name", "score.py"))
-    app = create_app(ServerConfig(entry_script=script, **settings), access_stream=open(os.devnull, "w"))
+    app = create_app(ServerConfig(entry_script=script, **settings), access_stream=access_stream or open(os.devnull, "w"))
     app.load_and_init()
     if app.init_error is not None:
         raise app.init_error

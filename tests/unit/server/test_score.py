@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import re
 
 import pytest
 
@@ -239,16 +241,8 @@ async def test_data_collection_sample_rate_zero_writes_nothing(tmp_path):
 
 
 async def test_access_log_is_one_json_line_with_request_id_and_no_query_or_headers(tmp_path):
-    import io
-
-    from bereit.server.app import create_app
-    from bereit.server.config import ServerConfig
-
     stream = io.StringIO()
-    script = tmp_path / "score.py"
-    script.write_text(ECHO)
-    app = create_app(ServerConfig(entry_script=script, auth_mode="none"), access_stream=stream)
-    app.load_and_init()
+    app = started_app(tmp_path, ECHO, access_stream=stream)
     async with client(app) as http:
         response = await http.post("/score?secret=querykey", json={}, headers={"authorization": "Bearer topsecret"})
     assert stream.getvalue() == ""  # written in batches: by the server's flusher, or when many wait
@@ -262,17 +256,8 @@ async def test_access_log_is_one_json_line_with_request_id_and_no_query_or_heade
 
 
 async def test_access_log_as_text_is_one_line_with_method_path_status_time_id_and_sizes(tmp_path):
-    import io
-    import re
-
-    from bereit.server.app import create_app
-    from bereit.server.config import ServerConfig
-
     stream = io.StringIO()
-    script = tmp_path / "score.py"
-    script.write_text(ECHO)
-    app = create_app(ServerConfig(entry_script=script, auth_mode="none", log_format="text"), access_stream=stream)
-    app.load_and_init()
+    app = started_app(tmp_path, ECHO, access_stream=stream, log_format="text")
     body = json.dumps({"data": [1, 2, 3]}).encode()
     async with client(app) as http:
         response = await http.post("/score", content=body, headers={"content-type": "application/json"})
@@ -316,8 +301,6 @@ async def test_hung_run_makes_readiness_then_liveness_fail(tmp_path, monkeypatch
 
 
 def test_access_log_writes_when_many_lines_wait():
-    import io
-
     from bereit.server.logs import AccessLog
 
     stream = io.StringIO()
