@@ -9,6 +9,7 @@ python-deps:
 
 cluster-deps:
 	bash e2e/cluster/install-deps.sh
+	bash e2e/cluster/base-image.sh  # the tests of tests/images build FROM these
 
 deps: cluster-deps python-deps
 

@@ -26,6 +26,8 @@ from pathlib import Path
 import pytest
 
 from bereit import __version__
+from bereit.images import build_image
+from workflow import images
 
 RUNTIME_IMAGE = os.environ.get("BEREIT_E2E_RUNTIME_IMAGE", f"bereit/runtime:{__version__}")
 # Model images build on the runtime's base, which must already be on this machine.
@@ -74,6 +76,10 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="module")
 def images_ready(load_images, e2e_local: bool) -> None:
+    if e2e_local and not _docker_has(RUNTIME_IMAGE) and "BEREIT_E2E_RUNTIME_IMAGE" not in os.environ:
+        # A fresh machine: test_workflow.py builds the runtime too, but runs after this test.
+        base = images.local_base_image(print)
+        build_image("runtime", tag=RUNTIME_IMAGE, base_image=base, progress=print)
     for image in (RUNTIME_IMAGE, BASE_IMAGE):
         if not _docker_has(image):
             pytest.skip(
