@@ -207,7 +207,7 @@ class ServerApp:
         # (counted from the start of run()); at most one tick late.
         now = time.perf_counter()
         for job in list(self.admission.jobs):
-            job.request.expire(now)
+            job.expire(now)
         self._deadline_timer = None
         if self.admission.jobs:
             self.watch_deadlines(loop)

@@ -18,6 +18,7 @@ connection after the answer.
 from __future__ import annotations
 
 import asyncio
+import re
 from collections import deque
 from functools import partial
 from http import HTTPStatus
@@ -39,6 +40,8 @@ IDLE_TICK_S = 1.0
 _READ_BUFFER = memoryview(bytearray(256 * 1024))
 _STATUS_LINES = {s.value: f"HTTP/1.1 {s.value} {s.phrase}\r\n".encode() for s in HTTPStatus}
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+# What makes a request target more than a plain path: a query, escapes, a fragment.
+_URL_SPECIALS = re.compile(rb"[?%#]")
 
 
 class _HeadersTooLarge(Exception):
@@ -112,6 +115,8 @@ class HttpConnection(asyncio.BufferedProtocol):
         self.closing = False  # close once the current answer is out
         self.write_paused = self.read_paused = False
         self.idle_ticks = 0
+        self._defaults: list | None = None  # the last default_headers of uvicorn's seen
+        self._default_lines = b""
 
     # --- asyncio.Protocol ----------------------------------------------------------------
 
@@ -188,10 +193,14 @@ class HttpConnection(asyncio.BufferedProtocol):
         request, parser = self.parsing, self.parser
         request.method = parser.get_method().decode("ascii")
         request.keep_alive = parser.should_keep_alive()
-        url = httptools.parse_url(request.url)
-        path = url.path.decode("latin-1")
-        request.path = unquote(path) if "%" in path else path
-        request.query = url.query or b""
+        raw = request.url
+        if raw[:1] == b"/" and not _URL_SPECIALS.search(raw):  # a plain path, as clients send /score
+            request.path = raw.decode("latin-1")
+        else:
+            url = httptools.parse_url(raw)
+            path = url.path.decode("latin-1")
+            request.path = unquote(path) if "%" in path else path
+            request.query = url.query or b""
         if self.current is None:
             self._begin(request)
         else:
@@ -278,27 +287,31 @@ class HttpConnection(asyncio.BufferedProtocol):
         # A body over the limit (413) is not read to its end: the connection cannot go on.
         keep_alive = request.keep_alive and not self.closing and response.status != 413
         body = response.body
-        out = [
-            _STATUS_LINES.get(response.status) or f"HTTP/1.1 {response.status} \r\n".encode(),
-            b"content-type: ",
+        head = b"%scontent-type: %s\r\ncontent-length: %d\r\n%s" % (
+            _STATUS_LINES.get(response.status) or b"HTTP/1.1 %d \r\n" % response.status,
             response.content_type,
-            b"\r\ncontent-length: ",
-            b"%d" % len(body),
-            b"\r\n",
-        ]
-        for name, value in (*self.server_state.default_headers, *response.headers):
-            out += (name, b": ", value, b"\r\n")
+            len(body),
+            self._default_headers(),
+        )
+        for name, value in response.headers:
+            head += b"%s: %s\r\n" % (name, value)
         if not keep_alive:
-            out.append(b"connection: close\r\n")
-        out.append(b"\r\n")
-        if request.method != "HEAD":
-            out.append(body)
-        self.transport.write(b"".join(out))
+            head += b"connection: close\r\n"
+        self.transport.write(b"%s\r\n%s" % (head, body) if request.method != "HEAD" else head + b"\r\n")
         if not keep_alive:
             self.transport.close()
         elif request.complete:
             self._next()
         # else: the rest of its body is read and dropped, then the next request comes
+
+    def _default_headers(self) -> bytes:
+        """uvicorn's headers for every response (the Date), as lines: uvicorn replaces its
+        list once a second, so the lines are made again only then."""
+        defaults = self.server_state.default_headers
+        if defaults is not self._defaults:
+            self._defaults = defaults
+            self._default_lines = b"".join(b"%s: %s\r\n" % pair for pair in defaults)
+        return self._default_lines
 
     def _next(self) -> None:
         self.current = None

@@ -24,32 +24,54 @@ from typing import Any
 
 
 class Job:
-    """One run() call: what to call, and where the answer goes."""
+    """One call on a run thread, as the threads see it. Subclasses say what is called
+    (``call``) and where the outcome goes (``returned``, on ``loop``). A /score request is one
+    itself (:class:`~bereit.server.scoring.ScoreRequest`): one object per request, not two
+    pointing at each other."""
 
-    __slots__ = ("fn", "arg", "loop", "done", "claim", "started", "ended", "wait_until", "request")
+    __slots__ = ("arg", "loop", "claim", "started", "ended")
 
-    def __init__(
-        self, fn: Callable[[Any], Any], arg: Any, loop: asyncio.AbstractEventLoop | None, done: Callable, request=None
-    ) -> None:
-        self.fn, self.arg, self.loop, self.done, self.request = fn, arg, loop, done, request
+    def __init__(self, arg: Any = None, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        self.arg, self.loop = arg, loop
         self.claim = itertools.count()
-        self.started = 0.0  # perf_counter() when a thread began run(); 0 while queued
-        self.ended = 0.0  # perf_counter() when run() returned
-        self.wait_until = 0.0  # the end of its max wait in the queue (kept by the loop)
+        self.started = 0.0  # perf_counter() when a thread began the call; 0 while queued
+        self.ended = 0.0  # perf_counter() when it returned
+
+    def call(self, arg: Any) -> Any:
+        raise NotImplementedError
+
+    def returned(self, ok: bool, result: Any) -> None:
+        raise NotImplementedError
 
     def take(self) -> bool:
         """True for the first caller only: the thread about to run it, or the loop expiring it."""
         return next(self.claim) == 0
 
     def report(self, ok: bool, result: Any) -> None:
-        """On the run thread: hand the outcome to the loop (or, without one, to ``done`` itself)."""
+        """On the run thread: hand the outcome to the loop (or, without one, return it here)."""
         if self.loop is None:
-            self.done(self, ok, result)
+            self.returned(ok, result)
             return
         try:
-            self.loop.call_soon_threadsafe(self.done, self, ok, result)
+            self.loop.call_soon_threadsafe(self.returned, ok, result)
         except RuntimeError:
             pass  # the loop has closed: the server is gone, nobody waits for this answer
+
+
+class FunctionJob(Job):
+    """``fn(arg)`` on a run thread, then ``done(job, ok, result)``: init(), and tests."""
+
+    __slots__ = ("fn", "done")
+
+    def __init__(self, fn: Callable[[Any], Any], arg: Any, loop: asyncio.AbstractEventLoop | None, done: Callable) -> None:
+        super().__init__(arg, loop)
+        self.fn, self.done = fn, done
+
+    def call(self, arg: Any) -> Any:
+        return self.fn(arg)
+
+    def returned(self, ok: bool, result: Any) -> None:
+        self.done(self, ok, result)
 
 
 class RunPool:
@@ -60,8 +82,8 @@ class RunPool:
             t.start()
 
     def submit(self, job: Job) -> None:
-        """Queue ``job``; a thread calls ``job.fn(job.arg)`` then ``job.done(job, ok, result)``
-        on ``job.loop``, unless the loop has taken the job back first."""
+        """Queue ``job``; a thread calls ``job.call(job.arg)``, then ``job.returned(ok, result)``
+        runs on ``job.loop``, unless the loop has taken the job back first."""
         self._jobs.put(job)
 
     def call(self, fn: Callable[[], Any]) -> Any:
@@ -74,7 +96,7 @@ class RunPool:
             box.append((ok, value))
             ready.set()
 
-        self._jobs.put(Job(lambda _: fn(), None, None, finished))
+        self._jobs.put(FunctionJob(lambda _: fn(), None, None, finished))
         ready.wait()
         ok, value = box[0]
         if not ok:
@@ -91,7 +113,7 @@ class RunPool:
             if not job.take():
                 continue  # its max wait ran out in the queue; the loop has answered it
             try:
-                result, ok = job.fn(job.arg), True
+                result, ok = job.call(job.arg), True
             except BaseException as exc:  # noqa: BLE001 - reported to the request, thread lives on
                 result, ok = exc, False
             job.ended = time.perf_counter()

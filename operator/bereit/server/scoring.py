@@ -80,17 +80,18 @@ def _valid_request_id(value: bytes) -> bool:
     return 0 < len(value) <= 128 and all(33 <= b < 127 for b in value)
 
 
-class ScoreRequest:
+class ScoreRequest(Job):
     """A /score request that passed the checks on its headers. It holds an admission place
     (see :mod:`bereit.server.limits`) until it is answered, or its client has left and it no
-    longer waits for a run thread."""
+    longer waits for a run thread. Once its body is in, it is the job a run thread runs."""
 
-    __slots__ = ("app", "scope", "rid", "started", "ctype", "respond", "job", "size_in", "answered", "collected")
+    __slots__ = ("app", "scope", "rid", "received", "ctype", "respond", "wait_until", "size_in", "answered", "collected")
 
-    def __init__(self, app: ServerApp, scope: dict, rid: str, started: float, ctype: bytes | None, respond):
-        self.app, self.scope, self.rid, self.started, self.ctype = app, scope, rid, started, ctype
+    def __init__(self, app: ServerApp, scope: dict, rid: str, received: float, ctype: bytes | None, respond):
+        super().__init__()  # arg and loop are set when the body is in (start)
+        self.app, self.scope, self.rid, self.received, self.ctype = app, scope, rid, received, ctype
         self.respond: Callable[[Response], None] = respond
-        self.job: Job | None = None
+        self.wait_until = 0.0  # the end of its max wait for a run thread
         self.size_in = 0
         self.answered = False
         self.collected: bytes | None = None  # the body, kept only when inputs are collected
@@ -99,7 +100,7 @@ class ScoreRequest:
     def begin(cls, app: ServerApp, scope: dict, respond: Callable[[Response], None]) -> ScoreRequest | None:
         """Check what the headers say. Returns the request that now waits for its body, or
         None when it has been answered already (405, 401, 413, 415, 503 …)."""
-        started = time.perf_counter()
+        received = time.perf_counter()
         authorization = ctype = length = request_id = None
         for name, value in scope["headers"]:
             if name == b"authorization":
@@ -111,7 +112,7 @@ class ScoreRequest:
             elif name == b"x-request-id" or name == b"x-ms-client-request-id":
                 request_id = value
         rid = request_id.decode() if request_id is not None and _valid_request_id(request_id) else new_request_id()
-        request = cls(app, scope, rid, started, ctype, respond)
+        request = cls(app, scope, rid, received, ctype, respond)
         try:
             request._check_headers(authorization, length)
         except HTTPError as err:
@@ -167,10 +168,10 @@ class ScoreRequest:
         except HTTPError as err:
             self.fail(err)
             return
-        job = self.job = Job(self._invoke, arg, loop, self._returned, self)
-        job.wait_until = self.started + app.admission.max_wait_s
-        app.admission.handed_over(job)
-        app.pool.submit(job)
+        self.arg, self.loop = arg, loop
+        self.wait_until = self.received + app.admission.max_wait_s
+        app.admission.handed_over(self)
+        app.pool.submit(self)
         app.watch_deadlines(loop)
 
     def fail(self, err: HTTPError) -> None:
@@ -184,23 +185,14 @@ class ScoreRequest:
         if self.answered:
             return
         self.answered = True
-        job = self.job
-        if job is None:
+        if self.loop is None:  # not handed to the run threads yet
             self.app.admission.give_up_place()
-        elif job.take():
-            self._finished(job)
-
-    def _finished(self, job: Job) -> None:
-        """The job has returned, or will never run: its place is free. The job and this request
-        point at each other; unlinking them lets both go, body included, as soon as nothing
-        else holds them, instead of at the cyclic GC's next pass (which kept 11 objects a
-        request, the body among them, for the GC to find)."""
-        self.app.admission.finished(job)
-        self.job = None
+        elif self.take():
+            self.app.admission.finished(self)
 
     # --- on a run thread -------------------------------------------------------------------
 
-    def _invoke(self, arg):
+    def call(self, arg):
         """run() and the encoding of its answer."""
         script = self.app.entry
         result = script.run(**script.typed_arguments(arg)) if script.mode == "typed" else script.run(arg)
@@ -232,13 +224,12 @@ class ScoreRequest:
 
     def expire(self, now: float) -> None:
         """Called by the app's deadline watch for a request handed to the run threads."""
-        job = self.job
-        if not job.started:
-            if now >= job.wait_until and job.take():
-                self._finished(job)
+        if not self.started:
+            if now >= self.wait_until and self.take():
+                self.app.admission.finished(self)
                 message = "waited longer than the max queue wait for a run slot"
                 self._answer_error(HTTPError(503, "Overloaded", message, ((b"retry-after", b"1"),)))
-        elif not self.answered and now - job.started >= self.app.timeout_s:
+        elif not self.answered and now - self.started >= self.app.timeout_s:
             # The place stays taken until run() returns: its thread is still busy.
             self._answer_error(
                 HTTPError(
@@ -248,18 +239,19 @@ class ScoreRequest:
                 )
             )
 
-    def _returned(self, job: Job, ok: bool, result) -> None:
-        """When run() has returned (maybe long after a 504)."""
+    def returned(self, ok: bool, result) -> None:
+        """When run() has returned (maybe long after a 504); its place is free."""
         app = self.app
-        app.metrics.run_latency.observe(job.ended - job.started)
-        self._finished(job)
+        app.metrics.run_latency.observe(self.ended - self.started)
+        app.admission.finished(self)
+        arg, self.arg = self.arg, None  # the body's text goes with the answer, not with this object
         if self.answered:
             return
         if ok:
             self._answer(result)
             return
         try:
-            _run_failed(app.entry, result, self.rid, job.arg)
+            _run_failed(app.entry, result, self.rid, arg)
         except HTTPError as err:
             self._answer_error(err)
 
@@ -275,7 +267,7 @@ class ScoreRequest:
         app = self.app
         rid = self.rid.encode()
         status, body, content_type, headers = response
-        seconds = time.perf_counter() - self.started
+        seconds = time.perf_counter() - self.received
         app.metrics.count(c.SCORE_PATH, status)
         app.metrics.latency.observe(seconds)
         if app.access.enabled:

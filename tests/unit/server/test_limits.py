@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from bereit.server.limits import Admission, Overloaded
-from bereit.server.pool import Job, RunPool
+from bereit.server.pool import FunctionJob, Job, RunPool
 from bereit.server.scoring import ScoreRequest
 
 from .conftest import client, eventually, started_app
@@ -86,7 +86,7 @@ async def test_run_threads_take_jobs_in_arrival_order_and_skip_expired_ones():
     def done(job, ok, result):
         answers.put_nowait(result)
 
-    jobs = [Job(run, name, loop, done) for name in ("first", "expired", "second", "third")]
+    jobs = [FunctionJob(run, name, loop, done) for name in ("first", "expired", "second", "third")]
     for job in jobs:
         pool.submit(job)
     await asyncio.sleep(0.05)
@@ -104,7 +104,7 @@ async def test_admission_counts_places_until_run_returns():
         admission.take_place()
     with pytest.raises(Overloaded, match="queue full: 0 running, 3 waiting"):
         admission.take_place()
-    job = Job(lambda _: None, None, asyncio.get_running_loop(), lambda *_: None)
+    job = FunctionJob(lambda _: None, None, asyncio.get_running_loop(), lambda *_: None)
     admission.handed_over(job)
     job.started = 1.0
     assert (admission.running, admission.queued) == (1, 2)
