@@ -206,8 +206,8 @@ class ServerApp:
         # A queued request past its max wait gets 503, a run() past the scoring timeout 504
         # (counted from the start of run()); at most one tick late.
         now = time.perf_counter()
-        for job in list(self.admission.jobs):
-            job.expire(now)
+        for request in list(self.admission.jobs):  # ScoreRequests, handed to the run threads
+            request.expire(now)
         self._deadline_timer = None
         if self.admission.jobs:
             self.watch_deadlines(loop)
