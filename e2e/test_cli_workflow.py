@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+import localcluster
 from bereit import __version__
 from bereit.images import build_image
 from workflow import images
@@ -120,6 +121,9 @@ def operator_process(e2e_cluster, e2e_namespace: str, images_ready, tmp_path: Pa
     if os.environ.get("BEREIT_E2E_OPERATOR") == "external":
         yield
         return
+    # As the CLI's own error says to (`kubectl apply -f crds/`): a fresh cluster has none yet,
+    # and the chart that test_workflow.py installs later adopts them.
+    localcluster.install_crds(e2e_cluster)
     with in_cluster_operators_paused(e2e_cluster):
         yield from _operator_process(e2e_cluster, e2e_namespace, tmp_path)
 
