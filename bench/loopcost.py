@@ -12,7 +12,6 @@ under load runs about three times slower than here (cold caches; bench/README.md
 from __future__ import annotations
 
 import argparse
-import asyncio
 import cProfile
 import json
 import os
@@ -24,6 +23,7 @@ import time
 from pathlib import Path
 
 import uvloop
+from uvicorn.server import ServerState
 
 from bereit.server import connection
 from bereit.server.app import create_app
@@ -54,13 +54,6 @@ class _Transport:
     def resume_reading(self) -> None: ...
 
 
-class _ServerState:
-    def __init__(self):
-        self.connections: set = set()
-        self.default_headers = [(b"date", b"Tue, 01 Dec 2026 21:00:00 GMT")]
-        self.total_requests = 0
-
-
 def _answer_at_once(job) -> None:
     """The pool's hand-over replaced: the job runs and returns on the spot."""
     job.take()
@@ -78,7 +71,7 @@ def request_bytes(rows: int) -> bytes:
 
 
 def harness(rows: int):
-    """(one_request, transport): a connection ready to be fed one request at a time."""
+    """(one_request, transport, app): a connection ready to be fed one request at a time."""
     folder = Path(tempfile.mkdtemp(prefix="bereit-loopcost-"))
     (folder / "score.py").write_text("def init():\n    pass\n\ndef run(data):\n    return data\n")
     config = ServerConfig(
@@ -89,7 +82,9 @@ def harness(rows: int):
     app.pool.close()
     app.pool.submit = _answer_at_once
     loop = uvloop.new_event_loop()
-    conn = connection.HttpConnection(app, connection.IdleWatch(5.0), None, _ServerState(), _loop=loop)
+    state = ServerState()
+    state.default_headers = [(b"date", b"Tue, 01 Dec 2026 21:00:00 GMT")]  # what uvicorn sets each second
+    conn = connection.HttpConnection(app, connection.IdleWatch(5.0), None, state, _loop=loop)
     transport = _Transport()
     conn.connection_made(transport)
     data = request_bytes(rows)

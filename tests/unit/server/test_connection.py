@@ -95,6 +95,30 @@ def test_keep_alive_answers_several_requests_on_one_connection(server):
             assert "date" in headers and len(headers["x-request-id"]) == 16
 
 
+@pytest.mark.parametrize(
+    "target, expected",
+    [
+        (b"/score", b'"plain"'),  # the plain path, as clients send it
+        (b"/sc%6Fre", b'"plain"'),  # escapes are decoded before routing
+        (b"/score?trace=1", b'"plain"'),  # a query that is not a key
+        (b"http://x/score", b'"plain"'),  # the absolute form HTTP/1.1 servers must accept
+    ],
+)
+def test_every_form_of_request_target_reaches_score(server, target, expected):
+    request = score(b"plain").replace(b"POST /score ", b"POST %s " % target, 1)
+    with connect(server) as sock:
+        sock.sendall(request)
+        status, _, body = read_response(sock, bytearray())
+    assert (status, body) == (200, expected)
+
+
+def test_a_query_string_reaches_the_other_routes(server):
+    with connect(server) as sock:
+        sock.sendall(b"GET /swagger.json?version=3 HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, _, body = read_response(sock, bytearray())
+    assert status == 200 and b'"openapi"' in body
+
+
 def test_pipelined_requests_are_answered_in_order(server):
     with connect(server) as sock:
         wrong_type = b"POST /score HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\nContent-Length: 2\r\n\r\nhi"
