@@ -23,11 +23,10 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 import localcluster
+import pytest
 from bereit import __version__
-from bereit.images import build_image
+from bereit.cli.images.builder import build_image
 from workflow import images
 
 RUNTIME_IMAGE = os.environ.get("BEREIT_E2E_RUNTIME_IMAGE", f"bereit/runtime:{__version__}")
@@ -84,7 +83,7 @@ def images_ready(load_images, e2e_local: bool) -> None:
     for image in (RUNTIME_IMAGE, BASE_IMAGE):
         if not _docker_has(image):
             pytest.skip(
-                f"docker image {image} is missing: build it (python -m bereit.images build --only runtime "
+                f"docker image {image} is missing: build it (python -m bereit.cli.images build --only runtime "
                 "--base-image bereit/python-base:bookworm; e2e/cluster/base-image.sh)"
             )
     # Another cluster named by KUBECONFIG pulls BEREIT_E2E_RUNTIME_IMAGE itself, unless it is kind.

@@ -25,9 +25,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import pytest
-
 import localcluster
+import pytest
 from workflow import chart, digits, host, images
 from workflow.commands import Kubectl
 from workflow.load import LoadClient

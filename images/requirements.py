@@ -3,7 +3,7 @@
     python3 images/requirements.py pyproject.toml images/runtime
 
 bereit's own dependencies (pyproject.toml), less the ones the image's `exclude.txt` names,
-plus the image's `requirements.txt`. Used by the Dockerfiles and by bereit.images, so both
+plus the image's `requirements.txt`. Used by the Dockerfiles and by bereit.cli.images.builder, so both
 install the same list.
 """
 

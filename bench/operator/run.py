@@ -19,8 +19,8 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 
 import kubernetes
@@ -102,7 +102,7 @@ def baseline(kubeconfig: str, namespace: str, count: int = 100, parallel: int = 
     Services are slow to create (each allocates a ClusterIP), which bounds the burst."""
     import asyncio
 
-    from bereit.kube import Kube, load_connection
+    from bereit.controllers.api_client import Kube, load_connection
 
     def config_map(i: int) -> dict:
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"base-{i}", "namespace": namespace}, "data": {"a": "b"}}

@@ -45,7 +45,7 @@ def local_base_image(show: Show) -> str:
 
 def build_bereit_images(base_image: str, show: Show) -> BereitImages:
     from bereit import __version__
-    from bereit.images import (
+    from bereit.cli.images.builder import (
         OPERATOR_IMAGE,
         RUNTIME_IMAGE,
         ImageBuildError,
@@ -89,8 +89,8 @@ def forget_older_builds(current: BereitImages, show: Show) -> None:
 
 
 def build_model_image(folder: Path, tag: str, base_image: str, show: Show) -> str:
-    from bereit.images import ImageBuildError
-    from bereit.images import build_model_image as build
+    from bereit.cli.images.builder import ImageBuildError
+    from bereit.cli.images.builder import build_model_image as build
 
     try:
         built = build(folder, tag, base_image=base_image, progress=show)

@@ -11,8 +11,7 @@ import os
 import docker
 import docker.errors
 import pytest
-
-from bereit import images
+from bereit.cli.images import builder as images
 
 LOCAL_BASE = "bereit/python-base:bookworm"
 

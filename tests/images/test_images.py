@@ -16,8 +16,7 @@ from pathlib import Path
 
 import docker.errors
 import pytest
-
-from bereit import images
+from bereit.cli.images import builder as images
 from bereit.constants import (
     CODE_DIR,
     ENV_AUTH_MODE,

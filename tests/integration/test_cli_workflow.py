@@ -18,7 +18,6 @@ from pathlib import Path
 import kubernetes
 import pytest
 import yaml
-
 from bereit.cli.errors import ExitCode
 from bereit.cli.main import run
 from operator_helpers import (  # noqa: F401  (fixtures)

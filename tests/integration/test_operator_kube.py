@@ -1,13 +1,19 @@
-"""bereit.kube, the operator's API client, against a real API server."""
+"""bereit.controllers.api_client, the operator's API client, against a real API server."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-
 from bereit.constants import FIELD_MANAGER
-from bereit.kube import AlreadyExists, Conflict, Invalid, Kube, TransientError, load_connection
+from bereit.controllers.api_client import (
+    AlreadyExists,
+    Conflict,
+    Invalid,
+    Kube,
+    TransientError,
+    load_connection,
+)
 
 
 def _run(coroutine):

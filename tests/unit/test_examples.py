@@ -16,7 +16,6 @@ from pathlib import Path
 import jsonschema
 import pytest
 import yaml
-
 from bereit.api import ComputeTarget, InferenceService, Model, describe_validation_error
 from bereit.constants import GROUP
 from pydantic import ValidationError

@@ -1,4 +1,4 @@
-"""bereit.images without Docker: what each image installs, how contexts are packed, the Dockerfiles' rules."""
+"""bereit.cli.images.builder without Docker: what each image installs, how contexts are packed, the Dockerfiles' rules."""
 
 from __future__ import annotations
 
@@ -7,8 +7,7 @@ import re
 import tarfile
 
 import pytest
-
-from bereit import images
+from bereit.cli.images import builder as images
 from bereit.constants import RUNTIME_UID
 
 DOCKERFILES = {flavor: images.REPO / "images" / flavor / "Dockerfile" for flavor in images.FLAVORS}

@@ -13,10 +13,15 @@ from typing import TYPE_CHECKING, Any
 
 from bereit.api import InferenceService
 from bereit.cli import output
-from bereit.cli.azureml import Registry, Translation, translate_deployment_config, translate_inference_config
-from bereit.cli.build import ModelRef, combine, inline_code, merge, validate
+from bereit.cli.azureml.config import (
+    Registry,
+    Translation,
+    translate_deployment_config,
+    translate_inference_config,
+)
 from bereit.cli.errors import AlreadyExists, BadInput, CliError, NotFound, TimedOut
 from bereit.cli.files import load_documents
+from bereit.cli.manifests import ModelRef, combine, inline_code, merge, validate
 from bereit.constants import (
     API_VERSION,
     COMPUTE_TARGET_KIND,
@@ -29,7 +34,7 @@ from bereit.constants import (
 )
 
 if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
-    from bereit.cli.kube import Kube
+    from bereit.cli.cluster import Kube
 
 CLI_MANAGER = "bereit-cli"
 REGISTRY_SECRET_SUFFIX = "-registry"

@@ -14,7 +14,7 @@ from bereit.cli.errors import CliError, NotFound, TimedOut
 from bereit.constants import INFERENCE_SERVICE_KIND
 
 if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
-    from bereit.cli.kube import Kube
+    from bereit.cli.cluster import Kube
 
 POLL_SECONDS = 1.0
 # How long a bad state must last before the wait ends with it. Failed can be momentary (a

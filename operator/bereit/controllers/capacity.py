@@ -10,7 +10,7 @@ from typing import Any
 from bereit.api import MINIMUM_VCPUS, ComputeTarget, InferenceService, Purpose
 from bereit.api.compute_target import Toleration
 from bereit.api.quantity import format_bytes, format_cores, parse_quantity
-from bereit.conditions import FALSE, TRUE, Verdict
+from bereit.controllers.conditions import FALSE, TRUE, Verdict
 from bereit.render.resources import effective_cpu
 
 READY = "Ready"

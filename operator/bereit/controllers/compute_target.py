@@ -12,12 +12,11 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from bereit import conditions
 from bereit.api import ComputeTarget, describe_validation_error
 from bereit.api.quantity import format_bytes, format_cores
-from bereit.conditions import FALSE, Verdict
 from bereit.constants import GROUP, VERSION
-from bereit.controllers import capacity
+from bereit.controllers import capacity, conditions
+from bereit.controllers.conditions import FALSE, Verdict
 from bereit.controllers.errors import retry_later
 from bereit.controllers.resolution import without_status
 from bereit.controllers.state import Operator

@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import kopf
 
-from bereit.kube import KubeError, TransientError
+from bereit.controllers.api_client import KubeError, TransientError
 
 RETRY_DELAY_SECONDS = 5
 

@@ -19,10 +19,8 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from bereit import conditions
 from bereit.api import ComputeTarget, InferenceService, describe_validation_error
 from bereit.api.quantity import format_cores
-from bereit.conditions import FALSE, TRUE, UNKNOWN, Verdict
 from bereit.constants import (
     GROUP,
     LABEL_SERVICE,
@@ -33,12 +31,23 @@ from bereit.constants import (
     SECONDARY_KEY,
     VERSION,
 )
-from bereit.controllers import capacity, health
+from bereit.controllers import capacity, conditions, health
+from bereit.controllers.api_client import (
+    AlreadyExists,
+    Invalid,
+    KubeError,
+    TransientError,
+)
+from bereit.controllers.conditions import FALSE, TRUE, UNKNOWN, Verdict
 from bereit.controllers.errors import retry_later
-from bereit.controllers.indexes import HANDLED_PRIMARY, HANDLED_SECONDARY, SERVICE_LABEL, keys_secret_summary
+from bereit.controllers.indexes import (
+    HANDLED_PRIMARY,
+    HANDLED_SECONDARY,
+    SERVICE_LABEL,
+    keys_secret_summary,
+)
 from bereit.controllers.resolution import resolve, without_status
 from bereit.controllers.state import AppliedChild, Operator, resource_version
-from bereit.kube import AlreadyExists, Invalid, KubeError, TransientError
 from bereit.render import ResolvedService, names, render_children, render_keys_secret
 
 log = logging.getLogger(__name__)

@@ -18,10 +18,10 @@ import kopf
 
 from bereit.constants import ANNOTATION_PREFIX, LABEL_SERVICE
 from bereit.controllers import compute_target, indexes, inference_service, model
+from bereit.controllers.api_client import Kube, load_connection
 from bereit.controllers.runner import Runner
+from bereit.controllers.settings import Settings
 from bereit.controllers.state import Operator
-from bereit.kube import Kube, load_connection
-from bereit.settings import Settings
 
 log = logging.getLogger(__name__)
 PREFIX = ANNOTATION_PREFIX.rstrip("/")

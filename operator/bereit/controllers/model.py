@@ -13,12 +13,16 @@ from typing import Any
 import kopf
 from pydantic import ValidationError
 
-from bereit import conditions
 from bereit.api import Model, describe_validation_error
-from bereit.conditions import FALSE, TRUE, Verdict
 from bereit.constants import FINALIZER_MODEL_IN_USE, GROUP, VERSION
+from bereit.controllers import conditions
+from bereit.controllers.conditions import FALSE, TRUE, Verdict
 from bereit.controllers.errors import retry_later
-from bereit.controllers.resolution import first_registered, model_name_of, without_status
+from bereit.controllers.resolution import (
+    first_registered,
+    model_name_of,
+    without_status,
+)
 from bereit.controllers.state import Operator
 
 log = logging.getLogger(__name__)

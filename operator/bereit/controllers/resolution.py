@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bereit.api import InferenceService, Model
-from bereit.conditions import FALSE, TRUE, Verdict, is_true
+from bereit.controllers.conditions import FALSE, TRUE, Verdict, is_true
 
 MODELS_RESOLVED = "ModelsResolved"
 

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 
-from bereit.kube import KubeError, TransientError
+from bereit.controllers.api_client import KubeError, TransientError
 
 log = logging.getLogger(__name__)
 

@@ -8,11 +8,11 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bereit.controllers.api_client import Kube
 from bereit.controllers.capacity import CapacityLedger
 from bereit.controllers.indexes import Caches
 from bereit.controllers.runner import Runner
-from bereit.kube import Kube
-from bereit.settings import Settings
+from bereit.controllers.settings import Settings
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from bereit.api import ComputeTarget, InferenceService, Model
 
 @dataclass(frozen=True)
 class RuntimeSettings:
-    """Operator-wide choices the renderers need (from bereit.settings)."""
+    """Operator-wide choices the renderers need (from bereit.controllers.settings)."""
 
     runtime_image: str
     image_pull_policy: str = "IfNotPresent"

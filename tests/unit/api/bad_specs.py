@@ -8,7 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.unit.specs import compute_target_body, inference_service_body, model_body, with_change
+from tests.unit.specs import (
+    compute_target_body,
+    inference_service_body,
+    model_body,
+    with_change,
+)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,6 @@
 from pathlib import Path
 
 import yaml
-
 from bereit.api import crds
 
 REPO = Path(__file__).resolve().parents[3]

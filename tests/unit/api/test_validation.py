@@ -1,7 +1,7 @@
 import pytest
+from bereit.api import ComputeTarget, InferenceService, Model, describe_validation_error
 from pydantic import ValidationError
 
-from bereit.api import ComputeTarget, InferenceService, Model, describe_validation_error
 from tests.unit.api.bad_specs import BAD_SPECS
 from tests.unit.specs import compute_target_body, inference_service_body, model_body
 

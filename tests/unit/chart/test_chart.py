@@ -10,12 +10,18 @@ import json
 
 import kubernetes_validate
 import pytest
-
 from bereit import __version__
 from bereit.api import ComputeTarget, InferenceService, Model
-from bereit.constants import LABEL_MANAGED_BY, LABEL_PART_OF, MANAGED_BY, METRICS_PATH, PART_OF
+from bereit.constants import (
+    LABEL_MANAGED_BY,
+    LABEL_PART_OF,
+    MANAGED_BY,
+    METRICS_PATH,
+    PART_OF,
+)
 from bereit.render.context import ResolvedService, RuntimeSettings
 from bereit.render.service import render_service
+
 from tests.unit.chart.helm import CHART, KUBE_VERSION, NAMESPACE, find, only, yaml
 from tests.unit.specs import compute_target_body, inference_service_body, model_body
 
@@ -351,7 +357,7 @@ def test_bad_values_are_refused_naming_the_field(chart, values, complaint):
 
 @pytest.mark.parametrize("name", VALUE_SETS)
 def test_every_setting_the_chart_passes_is_one_the_operator_reads(chart, name):
-    from bereit.settings import Settings
+    from bereit.controllers.settings import Settings
 
     env = {item["name"]: item.get("value") for item in operator_container(rendered(chart, name))["env"]}
     passed = {key: value for key, value in env.items() if key.startswith("BEREIT_")}

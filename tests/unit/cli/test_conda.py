@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bereit.cli.conda import requirements_from_conda
+from bereit.cli.azureml.conda import requirements_from_conda
 from bereit.cli.errors import BadInput
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bereit.cli.azureml import translate_deployment_config
+from bereit.cli.azureml.config import translate_deployment_config
 from bereit.cli.errors import BadInput
 
 from .conftest import write_json

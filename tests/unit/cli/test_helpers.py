@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from bereit.cli import output, progress
-from bereit.cli.build import ModelRef, parse_model_ref, parse_pairs
-from bereit.cli.distribute import Load, choose, reference
-from bereit.cli.errors import BadInput, CliError, NotFound, TimedOut
-from bereit.cli.imagepackage import PackageSpec, dockerfile
-from bereit.cli.registry import object_name
-from bereit.cli.scoring import in_cluster
 from bereit.api.common import is_dns_label
+from bereit.cli import output, progress
+from bereit.cli.errors import BadInput, CliError, NotFound, TimedOut
+from bereit.cli.images.distribute import Load, choose, reference
+from bereit.cli.images.package import PackageSpec, dockerfile
+from bereit.cli.manifests import ModelRef, parse_model_ref, parse_pairs
+from bereit.cli.model_versions import object_name
+from bereit.cli.score_client import in_cluster
 
 
 @pytest.mark.parametrize("name", ["sentiment", "sklearn_mnist", "Sklearn.MNIST", "a", "x" * 63, "digits-2"])

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bereit.cli.azureml import translate_inference_config
-from bereit.cli.build import inline_code
+from bereit.cli.azureml.config import translate_inference_config
 from bereit.cli.errors import BadInput
+from bereit.cli.manifests import inline_code
 
 from .conftest import SCORE_PY, write_json
 

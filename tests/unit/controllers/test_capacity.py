@@ -3,7 +3,14 @@
 from decimal import Decimal
 
 from bereit.api import ComputeTarget, InferenceService
-from bereit.controllers.capacity import CapacityLedger, cpu_need, describe_need, measure, node_facts, target_verdict
+from bereit.controllers.capacity import (
+    CapacityLedger,
+    cpu_need,
+    describe_need,
+    measure,
+    node_facts,
+    target_verdict,
+)
 from tests.unit.specs import compute_target_body, inference_service_body
 
 

@@ -1,6 +1,14 @@
 """Conditions keep their transition time unless their status flips; state sums them up."""
 
-from bereit.conditions import FALSE, TRUE, Verdict, derive_state, merge, ready_verdict, transitions
+from bereit.controllers.conditions import (
+    FALSE,
+    TRUE,
+    Verdict,
+    derive_state,
+    merge,
+    ready_verdict,
+    transitions,
+)
 
 
 def test_last_transition_time_changes_only_when_the_status_flips():

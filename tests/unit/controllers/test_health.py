@@ -1,7 +1,13 @@
 """Replica health from Deployment and Pod summaries; messages never carry keys."""
 
 from bereit.constants import FIELD_MANAGER, POD_SPEC_HASH_ANNOTATION
-from bereit.controllers.health import assess, deployment_summary, fields_digest, pod_summary, redact
+from bereit.controllers.health import (
+    assess,
+    deployment_summary,
+    fields_digest,
+    pod_summary,
+    redact,
+)
 
 
 def deployment(spec_hash="h1", desired=2, ready=2, updated=2, replicas=2, observed=3, conditions=()):

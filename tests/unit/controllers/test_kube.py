@@ -1,10 +1,15 @@
-"""bereit.kube without a server: an unreachable API server is a transient error after retries."""
+"""bereit.controllers.api_client without a server: an unreachable API server is a transient error after retries."""
 
 import asyncio
 
 import pytest
 
-from bereit.kube import Connection, Kube, TransientError, resource_path
+from bereit.controllers.api_client import (
+    Connection,
+    Kube,
+    TransientError,
+    resource_path,
+)
 
 
 def test_an_unreachable_server_is_retried_then_transient():

@@ -3,7 +3,7 @@
 import pytest
 from pydantic import ValidationError
 
-from bereit.settings import Settings
+from bereit.controllers.settings import Settings
 
 
 def test_namespaces_and_image_from_the_environment(monkeypatch):

@@ -1,7 +1,7 @@
 import pytest
-
 from bereit.api import ComputeTarget, InferenceService, Model
 from bereit.render import ResolvedService, RuntimeSettings
+
 from tests.unit.specs import compute_target_body, inference_service_body, model_body
 
 RUNTIME = RuntimeSettings(runtime_image="bereit/runtime:0.1.0")

@@ -2,9 +2,9 @@
 
 import kubernetes_validate
 import pytest
-
 from bereit.constants import LABEL_MANAGED_BY, LABEL_NAME, LABEL_PART_OF
 from bereit.render import render_children, render_keys_secret
+
 from tests.unit.render.conftest import resolve
 from tests.unit.specs import inference_service_body, model_body
 

@@ -1,7 +1,7 @@
 import pytest
-
 from bereit import constants as c
 from bereit.render.deployment import render_deployment
+
 from tests.unit.render.conftest import resolve
 from tests.unit.specs import compute_target_body, inference_service_body, model_body
 

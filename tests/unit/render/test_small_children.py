@@ -1,7 +1,6 @@
 import base64
 
 import pytest
-
 from bereit.constants import PRIMARY_KEY, SECONDARY_KEY
 from bereit.render import names
 from bereit.render.autoscaler import render_autoscaler
@@ -10,6 +9,7 @@ from bereit.render.disruption_budget import render_disruption_budget
 from bereit.render.network_policy import render_network_policy
 from bereit.render.secret import render_keys_secret
 from bereit.render.service import render_service
+
 from tests.unit.render.conftest import resolve
 from tests.unit.specs import inference_service_body
 

@@ -9,8 +9,8 @@ import typer
 
 from bereit.api import ComputeTarget, Purpose
 from bereit.cli import output
-from bereit.cli.build import parse_pairs, validate
 from bereit.cli.errors import BadInput, CliError
+from bereit.cli.manifests import parse_pairs, validate
 from bereit.cli.options import Context, Kubeconfig, Namespace, Output, Timeout, connect
 from bereit.cli.output import Format
 from bereit.cli.progress import POLL_SECONDS, step, wait_until_gone

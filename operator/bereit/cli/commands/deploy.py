@@ -7,10 +7,10 @@ from typing import Annotated, Optional
 
 import typer
 
-from bereit.cli import deployment, output, registry
-from bereit.cli.build import parse_model_ref
+from bereit.cli import deployment, model_versions, output
 from bereit.cli.commands.service import HEADERS, row, summary
 from bereit.cli.errors import AlreadyExists, BadInput
+from bereit.cli.manifests import parse_model_ref
 from bereit.cli.options import Context, Kubeconfig, Namespace, Timeout, Wait, connect
 from bereit.cli.output import Format
 from bereit.cli.progress import wait_for_service
@@ -80,7 +80,7 @@ def deploy(
             f"`bereit service update {plan.name} …`, or deploy with --overwrite"
         )
     if refs:
-        deployment.set_models(plan, registry.pin(kube, refs))
+        deployment.set_models(plan, model_versions.pin(kube, refs))
     plan.spec["computeTarget"] = deployment.choose_compute_target(kube, compute_target, plan)
     body = plan.manifest(kube.namespace)
     service = deployment.create(kube, plan, body, existing, key_timeout=timeout)

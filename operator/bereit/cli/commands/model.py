@@ -9,10 +9,12 @@ from typing import Annotated, Any, Optional
 import typer
 
 from bereit.api import Model
-from bereit.cli import distribute, modelimage, output, registry
-from bereit.cli.build import parse_model_ref, parse_pairs, validate
-from bereit.cli.distribute import Load
+from bereit.cli import model_versions, output
 from bereit.cli.errors import AlreadyExists, BadInput, CliError
+from bereit.cli.images import distribute
+from bereit.cli.images import model as modelimage
+from bereit.cli.images.distribute import Load
+from bereit.cli.manifests import parse_model_ref, parse_pairs, validate
 from bereit.cli.options import Context, Kubeconfig, Namespace, Output, Timeout, connect
 from bereit.cli.output import Format
 from bereit.cli.progress import step, wait_until_gone
@@ -29,11 +31,11 @@ HEADERS = ["name", "version", "object", "source", "ready", "used by", "age"]
 def _row(model: dict[str, Any]) -> list[Any]:
     status = model.get("status") or {}
     return [
-        registry.model_name_of(model),
-        registry.version_of(model),
+        model_versions.model_name_of(model),
+        model_versions.version_of(model),
         model["metadata"]["name"],
         (model.get("spec") or {}).get("source", {}).get("uri"),
-        registry.ready(model),
+        model_versions.ready(model),
         ", ".join(status.get("usedBy") or []) or "",
         output.age(model["metadata"].get("creationTimestamp")),
     ]
@@ -75,13 +77,13 @@ def register(
     # Check everything that can be checked before the slow build: the fields, then the cluster.
     _model_body(ref.name, 1, "oci://placeholder", tag_map, property_map, description, framework, framework_version, sha256)
     kube = connect(namespace, context, kubeconfig)
-    existing = registry.versions(kube, ref.name)
+    existing = model_versions.versions(kube, ref.name)
 
     if local is None:
         uri = path
     else:
         how = distribute.choose(load, image_registry, kube.context_name)
-        slug = registry.object_name(ref.name, 1).removesuffix("-v1")
+        slug = model_versions.object_name(ref.name, 1).removesuffix("-v1")
         with step(f"Building the image for {local}") as update:
             image = modelimage.image_name(slug, modelimage.digest(local))
             modelimage.build(local, image, base_image or modelimage.default_base_image(), update)
@@ -89,13 +91,13 @@ def register(
             uri = "oci://" + distribute.make_available(image, how, image_registry, kube.context_name)
 
     for _ in range(REGISTER_ATTEMPTS):
-        version = max((registry.version_of(m) for m in existing), default=0) + 1
+        version = max((model_versions.version_of(m) for m in existing), default=0) + 1
         body = _model_body(ref.name, version, uri, tag_map, property_map, description, framework, framework_version, sha256)
         try:
             created = kube.create(MODEL_KIND, body)
             break
         except AlreadyExists:
-            existing = registry.versions(kube, ref.name)  # another registration took it
+            existing = model_versions.versions(kube, ref.name)  # another registration took it
     else:
         raise CliError(f"could not find a free version of model {ref.name!r} after {REGISTER_ATTEMPTS} attempts; try again")
     if fmt == Format.TABLE:
@@ -127,7 +129,7 @@ def _model_body(
         "tags": tags,
         "properties": properties,
     }
-    body = {"metadata": {"name": registry.object_name(name, version)}, "spec": {k: v for k, v in spec.items() if v is not None}}
+    body = {"metadata": {"name": model_versions.object_name(name, version)}, "spec": {k: v for k, v in spec.items() if v is not None}}
     return validate(Model, body).to_api()
 
 
@@ -144,7 +146,7 @@ def list_models(
     kube = connect(namespace, context, kubeconfig)
     models = kube.list(MODEL_KIND)
     if name:
-        models = registry.versions(kube, name, models)
+        models = model_versions.versions(kube, name, models)
     for wanted in tag or []:
         key, equals, value = wanted.partition("=")
         models = [
@@ -152,7 +154,7 @@ def list_models(
             if key in ((m.get("spec") or {}).get("tags") or {})
             and (not equals or m["spec"]["tags"][key] == value)
         ]
-    models.sort(key=lambda m: (registry.model_name_of(m), registry.version_of(m)))
+    models.sort(key=lambda m: (model_versions.model_name_of(m), model_versions.version_of(m)))
     output.objects(models, fmt, HEADERS, _row)
 
 
@@ -166,7 +168,7 @@ def show(
 ) -> None:
     """Show one model version: source, tags, properties and the services that use it."""
     kube = connect(namespace, context, kubeconfig)
-    found = registry.find(kube, parse_model_ref(model, "MODEL"))
+    found = model_versions.find(kube, parse_model_ref(model, "MODEL"))
     if fmt != Format.TABLE:
         output.objects([found], fmt, HEADERS, _row, single=True)
         return
@@ -174,8 +176,8 @@ def show(
     status = found.get("status") or {}
     ready = output.condition(found)
     rows = [
-        ("Name", registry.model_name_of(found)),
-        ("Version", registry.version_of(found)),
+        ("Name", model_versions.model_name_of(found)),
+        ("Version", model_versions.version_of(found)),
         ("Object", found["metadata"]["name"]),
         ("Namespace", found["metadata"].get("namespace")),
         ("Source", spec.get("source", {}).get("uri")),
@@ -208,7 +210,7 @@ def delete(
     if ref.version is None:
         raise BadInput(f"MODEL {model!r}: name the version to delete, e.g. {ref.name}:1 (bereit model list -n {ref.name})")
     kube = connect(namespace, context, kubeconfig)
-    found = registry.find(kube, ref)
+    found = model_versions.find(kube, ref)
     users = (found.get("status") or {}).get("usedBy") or []
     if users:
         raise CliError(

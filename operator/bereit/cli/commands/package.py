@@ -7,17 +7,26 @@ from typing import Annotated, Optional
 
 import typer
 
-from bereit import __version__, images
-from bereit.cli import output, registry
-from bereit.cli.azureml import translate_deployment_config, translate_inference_config
-from bereit.cli.build import parse_model_ref
+from bereit import __version__
+from bereit.cli import model_versions, output
+from bereit.cli.azureml.config import (
+    translate_deployment_config,
+    translate_inference_config,
+)
 from bereit.cli.errors import BadInput, CliError
 from bereit.cli.files import read_text, resolve
-from bereit.cli.imagepackage import PackageSpec, build, code_files
-from bereit.cli.modelimage import check_path
+from bereit.cli.images import builder as images
+from bereit.cli.images.model import check_path
+from bereit.cli.images.package import PackageSpec, build, code_files
+from bereit.cli.manifests import parse_model_ref
 from bereit.cli.options import Context, Kubeconfig, Namespace, connect
 from bereit.cli.progress import step
-from bereit.constants import ENV_MAX_CONCURRENT_REQUESTS, ENV_MAX_QUEUE_WAIT_MS, ENV_SCORING_TIMEOUT_MS, SERVER_PORT
+from bereit.constants import (
+    ENV_MAX_CONCURRENT_REQUESTS,
+    ENV_MAX_QUEUE_WAIT_MS,
+    ENV_SCORING_TIMEOUT_MS,
+    SERVER_PORT,
+)
 
 SCORING_ENV = {
     "timeoutMs": ENV_SCORING_TIMEOUT_MS,
@@ -80,8 +89,8 @@ def package(
         spec.model_path = model_path
     else:
         kube = connect(namespace, context, kubeconfig)
-        found = registry.find(kube, ref)
-        spec.model_version = registry.version_of(found)
+        found = model_versions.find(kube, ref)
+        spec.model_version = model_versions.version_of(found)
         uri = found["spec"]["source"]["uri"]
         if not uri.startswith("oci://"):
             raise BadInput(

@@ -8,7 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 from bereit.cli import output
-from bereit.cli.azureml import translate_deployment_config, translate_inference_config
+from bereit.cli.azureml.config import (
+    translate_deployment_config,
+    translate_inference_config,
+)
 from bereit.cli.errors import BadInput
 
 # Deployment-config settings that mean the same to the local server, as its flags.

@@ -13,14 +13,22 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from bereit.cli import deployment, output, registry, scoring
-from bereit.cli.azureml import translate_inference_config
-from bereit.cli.build import inline_code, merge, parse_model_ref
+from bereit.cli import deployment, model_versions, output, score_client
+from bereit.cli.azureml.config import translate_inference_config
 from bereit.cli.errors import BadInput, CliError, NotFound, TimedOut
-from bereit.cli.options import Context, Kubeconfig, Namespace, Output, Timeout, Wait, connect
+from bereit.cli.manifests import inline_code, merge, parse_model_ref
+from bereit.cli.options import (
+    Context,
+    Kubeconfig,
+    Namespace,
+    Output,
+    Timeout,
+    Wait,
+    connect,
+)
 from bereit.cli.output import Format
 from bereit.cli.progress import POLL_SECONDS, step, wait_for_service, wait_until_gone
-from bereit.cli.scoring import Via
+from bereit.cli.score_client import Via
 from bereit.constants import (
     INFERENCE_SERVICE_KIND,
     LABEL_SERVICE,
@@ -222,7 +230,7 @@ def run(
         if PRIMARY_KEY not in keys:
             raise CliError(f"the keys Secret of service {name} has no {PRIMARY_KEY}")
         headers["Authorization"] = f"Bearer {keys[PRIMARY_KEY]}"
-    response = scoring.score(kube, service, body, headers, via, timeout)
+    response = score_client.score(kube, service, body, headers, via, timeout)
     text = response.body.decode("utf-8", errors="replace")
     if response.status >= 400:
         request_id = response.headers.get("x-request-id") or response.headers.get("x-ms-request-id")
@@ -249,7 +257,9 @@ def _body(data: str | None) -> bytes:
 
 def _token(keys: dict[str, str], service: dict[str, Any]) -> str:
     try:
-        from bereit.server import tokens  # the server's signer, so both sides agree on the format
+        from bereit.server import (
+            tokens,  # the server's signer, so both sides agree on the format
+        )
     except ImportError:
         raise CliError("this bereit has no token support (bereit.server.tokens is missing)") from None
     return tokens.mint(keys[PRIMARY_KEY], service["metadata"]["name"])
@@ -373,7 +383,7 @@ def update(
     kube = connect(namespace or plan.namespace, context, kubeconfig)
     current = kube.get(INFERENCE_SERVICE_KIND, name)
     if refs:
-        plan.spec["models"] = [{"name": r.name, "version": r.version} for r in registry.pin(kube, refs)]
+        plan.spec["models"] = [{"name": r.name, "version": r.version} for r in model_versions.pin(kube, refs)]
     if inference_config is not None:
         # New code replaces the old whole: a merge would keep a configMap next to inline.
         current["spec"]["inference"] = {}

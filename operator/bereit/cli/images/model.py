@@ -45,11 +45,11 @@ def check_path(path: Path) -> None:
 
 
 def build(path: Path, image: str, base_image: str, progress: Callable[[str], None]) -> None:
-    """Build the model image with bereit.images (nothing to do when docker has that tag already)."""
+    """Build the model image with bereit.cli.images.builder (nothing to do when docker has that tag already)."""
     import docker
     from docker.errors import DockerException, ImageNotFound
 
-    from bereit import images
+    from bereit.cli.images import builder as images
 
     try:
         engine = docker.from_env()
@@ -71,7 +71,7 @@ def build(path: Path, image: str, base_image: str, progress: Callable[[str], Non
 
 def default_base_image() -> str:
     """The runtime's base image, so nodes share every layer but the model's own."""
-    from bereit import images
+    from bereit.cli.images import builder as images
 
     return os.environ.get("BEREIT_BASE_IMAGE") or images.DEFAULT_BASE_IMAGE
 

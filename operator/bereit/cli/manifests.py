@@ -10,9 +10,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from bereit.api.common import MODEL_NAME_PATTERN
-from bereit.cli.azureml import CodeSource, Translation
+from bereit.cli.azureml.config import CodeSource, Translation
+from bereit.cli.azureml.sources import check_size, read_code, read_single
 from bereit.cli.errors import BadInput
-from bereit.cli.sources import check_size, read_code, read_single
 
 
 @dataclass(frozen=True)

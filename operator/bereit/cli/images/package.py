@@ -3,7 +3,7 @@ Model.package), built on the serving runtime. `docker run -p 8080:8080 IMAGE` se
 InferenceService image (environment.image, code.imagePath) the operator's settings override
 the defaults baked in here.
 
-Packages are fetched as wheels on this machine first (bereit.images.fetch_wheels), so the build
+Packages are fetched as wheels on this machine first (bereit.cli.images.builder.fetch_wheels), so the build
 itself needs no network and no credentials end up in a layer.
 """
 
@@ -119,7 +119,7 @@ def build(spec: PackageSpec, tag: str, progress: Callable[[str], None]) -> str:
     import docker
     from docker.errors import APIError, DockerException
 
-    from bereit import images
+    from bereit.cli.images import builder as images
 
     try:
         client = docker.from_env(timeout=600)
@@ -131,7 +131,7 @@ def build(spec: PackageSpec, tag: str, progress: Callable[[str], None]) -> str:
             client.images.get(image)
         except DockerException:
             raise CliError(
-                f"image {image} is not on this machine: build it (python -m bereit.images build) or pull it"
+                f"image {image} is not on this machine: build it (python -m bereit.cli.images build) or pull it"
             ) from None
     wheels = None
     if spec.requirements:

@@ -6,12 +6,12 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
-from bereit.cli.build import ModelRef
 from bereit.cli.errors import NotFound
+from bereit.cli.manifests import ModelRef
 from bereit.constants import MODEL_KIND
 
 if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
-    from bereit.cli.kube import Kube
+    from bereit.cli.cluster import Kube
 
 
 def model_name_of(model: dict[str, Any]) -> str:

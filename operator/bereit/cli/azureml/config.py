@@ -12,7 +12,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from bereit.cli import conda
+from bereit.cli.azureml import conda
 from bereit.cli.errors import BadInput
 from bereit.cli.files import load_mapping, parse, read_text, resolve
 

@@ -1,6 +1,6 @@
 """The CLI's one way to the Kubernetes API: the official client, with errors turned into one line.
 
-The operator has its own module for API calls (bereit.kube); the CLI's needs differ (the user's
+The operator has its own module for API calls (bereit.controllers.api_client); the CLI's needs differ (the user's
 kubeconfig and context, short timeouts, messages for people), so it keeps this small wrapper.
 """
 
@@ -18,8 +18,14 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
-from bereit.cli.errors import AlreadyExists, BadInput, ClusterError, CliError, NotFound
-from bereit.constants import COMPUTE_TARGET_KIND, GROUP, INFERENCE_SERVICE_KIND, MODEL_KIND, VERSION
+from bereit.cli.errors import AlreadyExists, BadInput, CliError, ClusterError, NotFound
+from bereit.constants import (
+    COMPUTE_TARGET_KIND,
+    GROUP,
+    INFERENCE_SERVICE_KIND,
+    MODEL_KIND,
+    VERSION,
+)
 
 PLURALS = {
     MODEL_KIND: "models",

@@ -142,7 +142,10 @@ class Connection:
 
 def load_connection(kubeconfig: str | None = None, context: str | None = None) -> Connection:
     """In a pod: the service account; elsewhere: KUBECONFIG or ~/.kube/config."""
-    from kubernetes import client, config  # only for reading credentials, never for requests
+    from kubernetes import (  # only for reading credentials, never for requests
+        client,
+        config,
+    )
 
     configuration = client.Configuration()
     try:

@@ -14,12 +14,11 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-
 from bereit.cli.errors import CliError
 from bereit.constants import LABEL_SERVICE, SCORE_PATH, SERVER_PORT
 
 if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
-    from bereit.cli.kube import Kube
+    from bereit.cli.cluster import Kube
 
 IN_CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
 

@@ -1,7 +1,7 @@
 """Build bereit's container images with the Docker Engine API (the `docker` package).
 
-    python -m bereit.images build [--base-image IMAGE] [--tag TAG] [--only operator|runtime]
-    python -m bereit.images model FOLDER --tag IMAGE [--base-image IMAGE]
+    python -m bereit.cli.images build [--base-image IMAGE] [--tag TAG] [--only operator|runtime]
+    python -m bereit.cli.images model FOLDER --tag IMAGE [--base-image IMAGE]
 
 Builds need no network inside `docker build`: the Python wheels are fetched first by a
 throw-away container of the base image (so they suit its Python and platform) into a cache
@@ -50,7 +50,7 @@ USER {RUNTIME_UID}:{RUNTIME_UID}
 CMD ["ls", "-lR", "/model"]
 """
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[4]
 CACHE = Path(os.environ.get("BEREIT_CACHE", Path.home() / ".cache" / "bereit"))
 CERT_IN_CONTAINER = "/run/secrets/pip-cert.pem"
 # Build backend for the bereit wheel itself, fetched with the rest so the build is offline.
@@ -347,7 +347,7 @@ def build_model_image(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bereit.images", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bereit.cli.images", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
     build = commands.add_parser("build", help="build the operator and runtime images")
@@ -377,5 +377,3 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-if __name__ == "__main__":
-    sys.exit(main())
