@@ -102,7 +102,7 @@ def baseline(kubeconfig: str, namespace: str, count: int = 100, parallel: int = 
     Services are slow to create (each allocates a ClusterIP), which bounds the burst."""
     import asyncio
 
-    from bereit.controllers.api_client import Kube, load_connection
+    from bereit.controllers.api_client import ApiClient, load_connection
 
     def config_map(i: int) -> dict:
         return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"base-{i}", "namespace": namespace}, "data": {"a": "b"}}
@@ -113,7 +113,7 @@ def baseline(kubeconfig: str, namespace: str, count: int = 100, parallel: int = 
 
     async def measure() -> dict[str, float]:
         rates = {}
-        async with Kube(load_connection(kubeconfig)) as kube:
+        async with ApiClient(load_connection(kubeconfig)) as kube:
             gate = asyncio.Semaphore(parallel)
 
             async def apply(manifest: dict) -> None:

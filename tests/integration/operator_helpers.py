@@ -23,6 +23,7 @@ from typing import Any
 
 import kubernetes
 import pytest
+
 from bereit.constants import API_VERSION, GROUP, VERSION
 
 REPO = Path(__file__).resolve().parents[2]

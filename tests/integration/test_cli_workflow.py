@@ -18,8 +18,6 @@ from pathlib import Path
 import kubernetes
 import pytest
 import yaml
-from bereit.cli.errors import ExitCode
-from bereit.cli.main import run
 from operator_helpers import (  # noqa: F401  (fixtures)
     Cluster,
     Nodes,
@@ -28,6 +26,9 @@ from operator_helpers import (  # noqa: F401  (fixtures)
     operator,
     wait_for,
 )
+
+from bereit.cli.errors import ExitCode
+from bereit.cli.main import run
 
 SCORE_PY = "import json\n\n\ndef init():\n    pass\n\n\ndef run(raw_data):\n    return json.loads(raw_data)\n"
 URI = "https://models.example/iris.pkl"
@@ -315,7 +316,7 @@ def test_crds_missing_is_explained(kubeconfig: str, capsys, namespace: str):
     """A cluster without bereit's CRDs: asking for a kind the server does not know."""
     from bereit.cli import kube as cli_kube
 
-    kube = cli_kube.Kube(cli_kube.Target(namespace=namespace, kubeconfig=kubeconfig))
+    kube = cli_kube.Cluster(cli_kube.Target(namespace=namespace, kubeconfig=kubeconfig))
     error = None
     try:
         kube.call(

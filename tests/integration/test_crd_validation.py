@@ -1,10 +1,10 @@
 """The generated CRDs, installed in a real API server, refuse what the schema and CEL can decide."""
 
 import pytest
-from bereit.constants import GROUP, VERSION
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
+from bereit.constants import GROUP, VERSION
 from tests.unit.api.bad_specs import BAD_SPECS
 from tests.unit.specs import (
     compute_target_body,

@@ -5,12 +5,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-from bereit.constants import (
-    FIELD_MANAGER,
-    LABEL_SERVICE,
-    REGENERATE_PRIMARY_KEY_ANNOTATION,
-    REGENERATE_SECONDARY_KEY_ANNOTATION,
-)
 from operator_helpers import (  # noqa: F401 - fixtures
     cluster,
     model,
@@ -21,6 +15,13 @@ from operator_helpers import (  # noqa: F401 - fixtures
     service,
     target,
     wait_for,
+)
+
+from bereit.constants import (
+    FIELD_MANAGER,
+    LABEL_SERVICE,
+    REGENERATE_PRIMARY_KEY_ANNOTATION,
+    REGENERATE_SECONDARY_KEY_ANNOTATION,
 )
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-from bereit.constants import FINALIZER_MODEL_IN_USE
 from operator_helpers import (  # noqa: F401 - fixtures
     cluster,
     model,
@@ -15,6 +14,8 @@ from operator_helpers import (  # noqa: F401 - fixtures
     target,
     wait_for,
 )
+
+from bereit.constants import FINALIZER_MODEL_IN_USE
 
 # --- Model ----------------------------------------------------------------------------------
 

@@ -2,8 +2,8 @@
 
 import pytest
 import yaml
-from bereit.render import render_children, render_keys_secret
 
+from bereit.render import render_children, render_keys_secret
 from tests.unit.render.test_children import VARIANTS
 
 

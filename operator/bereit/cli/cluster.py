@@ -51,7 +51,7 @@ class Target:
     kubeconfig: str | None = None
 
 
-class Kube:
+class Cluster:
     """Typed-enough access to bereit's resources and the few core objects the CLI reads."""
 
     def __init__(self, target: Target):

@@ -34,7 +34,7 @@ from bereit.constants import (
 )
 
 if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
-    from bereit.cli.cluster import Kube
+    from bereit.cli.cluster import Cluster
 
 CLI_MANAGER = "bereit-cli"
 REGISTRY_SECRET_SUFFIX = "-registry"
@@ -155,7 +155,7 @@ def set_models(plan: Plan, refs: list[ModelRef]) -> None:
         raise BadInput("name the model(s) to serve with -m NAME:VERSION")
 
 
-def choose_compute_target(kube: Kube | None, flag: str | None, plan: Plan) -> str:
+def choose_compute_target(kube: Cluster | None, flag: str | None, plan: Plan) -> str:
     """--ct, else the deployment config's or manifest's, else the namespace's only target."""
     chosen = flag or plan.compute_target or plan.spec.get("computeTarget")
     if kube is None:
@@ -198,7 +198,7 @@ def registry_secret(plan: Plan) -> dict[str, Any]:
     }
 
 
-def create(kube: Kube, plan: Plan, manifest: dict[str, Any], replace: dict[str, Any] | None, key_timeout: float) -> dict[str, Any]:
+def create(kube: Cluster, plan: Plan, manifest: dict[str, Any], replace: dict[str, Any] | None, key_timeout: float) -> dict[str, Any]:
     """Create (or replace) the service and its Secrets; undo what was created when a step fails."""
     made_secret = False
     if plan.registry is not None:
@@ -233,7 +233,7 @@ def create(kube: Kube, plan: Plan, manifest: dict[str, Any], replace: dict[str, 
     return service
 
 
-def set_keys(kube: Kube, service: dict[str, Any], keys: dict[str, str], timeout: float) -> None:
+def set_keys(kube: Cluster, service: dict[str, Any], keys: dict[str, str], timeout: float) -> None:
     """Put the user's keys into the keys Secret once the operator has made it."""
     name = keys_secret_name(service)
     deadline = time.monotonic() + timeout

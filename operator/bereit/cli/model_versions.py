@@ -11,7 +11,7 @@ from bereit.cli.manifests import ModelRef
 from bereit.constants import MODEL_KIND
 
 if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
-    from bereit.cli.cluster import Kube
+    from bereit.cli.cluster import Cluster
 
 
 def model_name_of(model: dict[str, Any]) -> str:
@@ -22,7 +22,7 @@ def version_of(model: dict[str, Any]) -> int:
     return int((model.get("spec") or {}).get("version") or 0)
 
 
-def versions(kube: Kube, model_name: str, models: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+def versions(kube: Cluster, model_name: str, models: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
     """Every Model of that modelName, oldest version first (objects made by kubectl count too)."""
     models = kube.list(MODEL_KIND) if models is None else models
     return sorted((m for m in models if model_name_of(m) == model_name), key=version_of)
@@ -40,7 +40,7 @@ def object_name(model_name: str, version: int) -> str:
     return f"{slug[:200]}-v{version}"
 
 
-def find(kube: Kube, ref: ModelRef, models: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def find(kube: Cluster, ref: ModelRef, models: list[dict[str, Any]] | None = None) -> dict[str, Any]:
     """The Model for NAME:VERSION, or the latest version for NAME; NotFound says what exists."""
     found = versions(kube, ref.name, models)
     if not found:
@@ -64,7 +64,7 @@ def ready(model: dict[str, Any]) -> str:
     return "Unknown"
 
 
-def pin(kube: Kube, refs: list[ModelRef]) -> list[ModelRef]:
+def pin(kube: Cluster, refs: list[ModelRef]) -> list[ModelRef]:
     """-m options as exact versions (NAME alone means its latest version), each checked to exist."""
     models = kube.list(MODEL_KIND)
     return [ModelRef(ref.name, version_of(find(kube, ref, models))) for ref in refs]

@@ -44,6 +44,6 @@ Timeout = Annotated[
 
 def connect(namespace: str | None, context: str | None, kubeconfig: str | None):
     """The cluster client (imported here: --help, --dry-run and bad input never pay for it)."""
-    from bereit.cli.cluster import Kube, Target
+    from bereit.cli.cluster import Cluster, Target
 
-    return Kube(Target(namespace=namespace, context=context, kubeconfig=kubeconfig))
+    return Cluster(Target(namespace=namespace, context=context, kubeconfig=kubeconfig))

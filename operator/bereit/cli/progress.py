@@ -14,7 +14,7 @@ from bereit.cli.errors import CliError, NotFound, TimedOut
 from bereit.constants import INFERENCE_SERVICE_KIND
 
 if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
-    from bereit.cli.cluster import Kube
+    from bereit.cli.cluster import Cluster
 
 POLL_SECONDS = 1.0
 # How long a bad state must last before the wait ends with it. Failed can be momentary (a
@@ -37,7 +37,7 @@ def step(text: str) -> Iterator[Callable[[str], None]]:
 
 
 def wait_for_service(
-    kube: Kube,
+    kube: Cluster,
     name: str,
     timeout: float,
     generation: int | None = None,
@@ -91,7 +91,7 @@ def wait_for_service(
 
 
 def wait_until_gone(
-    kube: Kube,
+    kube: Cluster,
     kind: str,
     name: str,
     timeout: float,

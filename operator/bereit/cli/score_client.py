@@ -18,7 +18,7 @@ from bereit.cli.errors import CliError
 from bereit.constants import LABEL_SERVICE, SCORE_PATH, SERVER_PORT
 
 if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
-    from bereit.cli.cluster import Kube
+    from bereit.cli.cluster import Cluster
 
 IN_CLUSTER_SUFFIXES = (".svc", ".svc.cluster.local", ".cluster.local")
 
@@ -43,7 +43,7 @@ def in_cluster(uri: str) -> bool:
 
 
 def score(
-    kube: Kube,
+    kube: Cluster,
     service: dict[str, Any],
     body: bytes,
     headers: dict[str, str],
@@ -71,7 +71,7 @@ def _direct(uri: str, body: bytes, headers: dict[str, str], timeout: float) -> R
         connection.close()
 
 
-def _through_port_forward(kube: Kube, service: dict[str, Any], body: bytes, headers: dict[str, str], timeout: float) -> Response:
+def _through_port_forward(kube: Cluster, service: dict[str, Any], body: bytes, headers: dict[str, str], timeout: float) -> Response:
     name = service["metadata"]["name"]
     pods = [p for p in kube.list_pods(f"{LABEL_SERVICE}={name}") if _ready(p)]
     if not pods:

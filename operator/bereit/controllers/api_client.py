@@ -65,7 +65,7 @@ PATCH_TYPES = {
 MAX_CONNECTIONS = 16
 
 
-class KubeError(Exception):
+class ApiError(Exception):
     """An API request failed; `status` is the HTTP status (0 when no answer came)."""
 
     def __init__(self, status: int, reason: str, message: str, method: str = "", path: str = "") -> None:
@@ -75,7 +75,7 @@ class KubeError(Exception):
         self.message = message
 
 
-class TransientError(KubeError):
+class TransientError(ApiError):
     """Worth retrying later: the server was busy, unreachable, or the object changed meanwhile."""
 
 
@@ -83,28 +83,28 @@ class Conflict(TransientError):
     """409 Conflict: the object changed since it was read; read it again and retry."""
 
 
-class NotFound(KubeError):
+class ObjectNotFound(ApiError):
     pass
 
 
-class AlreadyExists(KubeError):
+class ObjectExists(ApiError):
     pass
 
 
-class Invalid(KubeError):
+class Invalid(ApiError):
     """422 (or 400): the server refused the object; retrying the same request cannot help."""
 
 
-def _error_class(status: int, reason: str) -> type[KubeError]:
+def _error_class(status: int, reason: str) -> type[ApiError]:
     if status == 404:
-        return NotFound
+        return ObjectNotFound
     if status == 409:
-        return AlreadyExists if reason == "AlreadyExists" else Conflict
+        return ObjectExists if reason == "ObjectExists" else Conflict
     if status in (400, 422):
         return Invalid
     if status == 429 or status >= 500 or status == 0:
         return TransientError
-    return KubeError
+    return ApiError
 
 
 def resource_path(
@@ -180,7 +180,7 @@ def load_connection(kubeconfig: str | None = None, context: str | None = None) -
     )
 
 
-class Kube:
+class ApiClient:
     """An async client of the API server, shared by all handlers of one operator run."""
 
     def __init__(self, connection: Connection, *, timeout: float = 30.0, retries: int = 6, max_connections: int = MAX_CONNECTIONS) -> None:
@@ -193,7 +193,7 @@ class Kube:
         self.writes: Counter[str] = Counter()
         self.requests = 0
 
-    async def __aenter__(self) -> Kube:
+    async def __aenter__(self) -> ApiClient:
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -227,7 +227,7 @@ class Kube:
         text: bool = False,
         count_as: str = "",
     ) -> Any:
-        """One request with retries; returns the decoded JSON (or text), raises KubeError."""
+        """One request with retries; returns the decoded JSON (or text), raises ApiError."""
         session = self._ensure_session()
         headers = {"Accept": "application/json", "User-Agent": FIELD_MANAGER}
         data = None
@@ -274,7 +274,7 @@ class Kube:
     async def get(self, api_version: str, kind: str, namespace: str | None, name: str) -> dict | None:
         try:
             return await self.request("GET", resource_path(api_version, kind, namespace, name))
-        except NotFound:
+        except ObjectNotFound:
             return None
 
     async def list(
@@ -351,7 +351,7 @@ class Kube:
             await self.request(
                 "DELETE", resource_path(api_version, kind, namespace, name), body=body, count_as=f"delete {kind}"
             )
-        except NotFound:
+        except ObjectNotFound:
             pass
 
     async def post_event(self, involved: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
@@ -381,7 +381,7 @@ class Kube:
         }
         try:
             await self.request("POST", resource_path("v1", "Event", event["metadata"]["namespace"]), body=event, count_as="create Event")
-        except KubeError as exc:
+        except ApiError as exc:
             log.warning("could not post an event", extra={"reason": reason, "error": str(exc)})
 
 

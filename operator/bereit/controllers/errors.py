@@ -7,7 +7,7 @@ from contextlib import contextmanager
 
 import kopf
 
-from bereit.controllers.api_client import KubeError, TransientError
+from bereit.controllers.api_client import ApiError, TransientError
 
 RETRY_DELAY_SECONDS = 5
 
@@ -19,7 +19,7 @@ def retry_later() -> Iterator[None]:
         yield
     except TransientError as exc:
         raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY_SECONDS) from exc
-    except KubeError as exc:
+    except ApiError as exc:
         # Refused by the API server (403, 422, …): the same request would fail again, but
         # another change can fix it; kopf retries with its slower backoff meanwhile.
         raise kopf.TemporaryError(str(exc), delay=RETRY_DELAY_SECONDS * 6) from exc

@@ -33,9 +33,9 @@ from bereit.constants import (
 )
 from bereit.controllers import capacity, conditions, health
 from bereit.controllers.api_client import (
-    AlreadyExists,
+    ApiError,
     Invalid,
-    KubeError,
+    ObjectExists,
     TransientError,
 )
 from bereit.controllers.conditions import FALSE, TRUE, UNKNOWN, Verdict
@@ -265,7 +265,7 @@ class Pass:
             try:
                 created = await op.kube.create(manifest)
                 self.keys_created = True
-            except AlreadyExists:
+            except ObjectExists:
                 created = await op.kube.get("v1", "Secret", self.namespace, manifest["metadata"]["name"])
                 if created is None:
                     raise TransientError(409, "Conflict", "the keys Secret exists and does not") from None
@@ -384,7 +384,7 @@ class Pass:
                 text = await op.kube.pod_log(self.namespace, pod, container, op.settings.log_tail_lines, previous)
                 lines = " | ".join(line for line in text.strip().splitlines()[-op.settings.log_tail_lines:])
                 op.log_messages[cache_key] = f"{message}; last log lines: {lines}" if lines else message
-            except KubeError:
+            except ApiError:
                 op.log_messages[cache_key] = message
             if len(op.log_messages) > 1000:
                 op.log_messages.pop(next(iter(op.log_messages)))

@@ -18,7 +18,7 @@ import kopf
 
 from bereit.constants import ANNOTATION_PREFIX, LABEL_SERVICE
 from bereit.controllers import compute_target, indexes, inference_service, model
-from bereit.controllers.api_client import Kube, load_connection
+from bereit.controllers.api_client import ApiClient, load_connection
 from bereit.controllers.runner import Runner
 from bereit.controllers.settings import Settings
 from bereit.controllers.state import Operator
@@ -90,7 +90,7 @@ def configure(settings: kopf.OperatorSettings) -> None:
 async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **kwargs: Any) -> None:
     configure(settings)
     app = Settings()
-    kube = Kube(load_connection(), timeout=app.api_timeout_seconds, retries=app.api_retries)
+    kube = ApiClient(load_connection(), timeout=app.api_timeout_seconds, retries=app.api_retries)
     parallel = asyncio.Semaphore(app.max_parallel_reconciles)
     op = Operator(settings=app, kube=kube, caches=indexes.Caches(kwargs), parallel=parallel)
     op.targets = Runner("ComputeTarget", lambda key: compute_target.reconcile(op, key), parallel)

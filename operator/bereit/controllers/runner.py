@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Hashable
 
-from bereit.controllers.api_client import KubeError, TransientError
+from bereit.controllers.api_client import ApiError, TransientError
 
 log = logging.getLogger(__name__)
 
@@ -105,8 +105,8 @@ class Runner:
             log.log(
                 level,
                 "%s reconcile failed, retrying in %ss: %s",
-                self.name, delay, exc if isinstance(exc, KubeError) else repr(exc),
-                exc_info=not isinstance(exc, KubeError),
+                self.name, delay, exc if isinstance(exc, ApiError) else repr(exc),
+                exc_info=not isinstance(exc, ApiError),
                 extra={"object": str(key)},
             )
             old = self._retry_timers.pop(key, None)

@@ -8,7 +8,7 @@ from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bereit.controllers.api_client import Kube
+from bereit.controllers.api_client import ApiClient
 from bereit.controllers.capacity import CapacityLedger
 from bereit.controllers.indexes import Caches
 from bereit.controllers.runner import Runner
@@ -37,7 +37,7 @@ class AppliedChild:
 @dataclass
 class Operator:
     settings: Settings
-    kube: Kube
+    kube: ApiClient
     caches: Caches
     parallel: asyncio.Semaphore
     ledger: CapacityLedger = field(default_factory=CapacityLedger)

@@ -5,8 +5,8 @@ import asyncio
 import pytest
 
 from bereit.controllers.api_client import (
+    ApiClient,
     Connection,
-    Kube,
     TransientError,
     resource_path,
 )
@@ -15,7 +15,7 @@ from bereit.controllers.api_client import (
 def test_an_unreachable_server_is_retried_then_transient():
     async def scenario() -> int:
         # Port 9 (discard) on loopback: nothing listens, the connection is refused at once.
-        kube = Kube(Connection(server="http://127.0.0.1:9", ssl=False, authorization=lambda: None), timeout=2, retries=2)
+        kube = ApiClient(Connection(server="http://127.0.0.1:9", ssl=False, authorization=lambda: None), timeout=2, retries=2)
         try:
             with pytest.raises(TransientError):
                 await kube.get("v1", "ConfigMap", "default", "x")

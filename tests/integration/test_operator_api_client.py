@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+
 from bereit.constants import FIELD_MANAGER
 from bereit.controllers.api_client import (
-    AlreadyExists,
+    ApiClient,
     Conflict,
     Invalid,
-    Kube,
+    ObjectExists,
     TransientError,
     load_connection,
 )
@@ -26,7 +27,7 @@ def _config_map(namespace: str, data: dict) -> dict:
 
 def test_an_unchanged_server_side_apply_writes_nothing(kubeconfig, namespace):
     async def scenario():
-        async with Kube(load_connection(kubeconfig)) as kube:
+        async with ApiClient(load_connection(kubeconfig)) as kube:
             first = await kube.apply(_config_map(namespace, {"a": "1"}))
             again = await kube.apply(_config_map(namespace, {"a": "1"}))
             changed = await kube.apply(_config_map(namespace, {"a": "2"}))
@@ -41,9 +42,9 @@ def test_an_unchanged_server_side_apply_writes_nothing(kubeconfig, namespace):
 
 def test_errors_are_told_apart(kubeconfig, namespace):
     async def scenario():
-        async with Kube(load_connection(kubeconfig), retries=2) as kube:
+        async with ApiClient(load_connection(kubeconfig), retries=2) as kube:
             created = await kube.create(_config_map(namespace, {"a": "1"}))
-            with pytest.raises(AlreadyExists):
+            with pytest.raises(ObjectExists):
                 await kube.create(_config_map(namespace, {"a": "1"}))
             await kube.patch("v1", "ConfigMap", namespace, "probe", {"data": {"a": "2"}})
             stale = {"metadata": {"resourceVersion": created["metadata"]["resourceVersion"]}, "data": {"a": "3"}}
