@@ -10,6 +10,15 @@ API_VERSION = f"{GROUP}/{VERSION}"
 MODEL_KIND = "Model"
 INFERENCE_SERVICE_KIND = "InferenceService"
 COMPUTE_TARGET_KIND = "ComputeTarget"
+# The kinds' plural names, as in their API paths and `kubectl get` (kind → plural).
+MODEL_PLURAL = "models"
+INFERENCE_SERVICE_PLURAL = "inferenceservices"
+COMPUTE_TARGET_PLURAL = "computetargets"
+PLURALS = {
+    MODEL_KIND: MODEL_PLURAL,
+    INFERENCE_SERVICE_KIND: INFERENCE_SERVICE_PLURAL,
+    COMPUTE_TARGET_KIND: COMPUTE_TARGET_PLURAL,
+}
 
 # One field manager for every server-side apply the operator makes.
 FIELD_MANAGER = "bereit-operator"

@@ -20,9 +20,18 @@ from pydantic import BaseModel
 
 from bereit.api.common import cel
 from bereit.api.compute_target import ComputeTargetSpec, ComputeTargetStatus
+from bereit.api.conditions import READY
 from bereit.api.inference_service import MAX_NAME_LENGTH, InferenceServiceSpec, InferenceServiceStatus
 from bereit.api.model import ModelSpec, ModelStatus
-from bereit.constants import GROUP, LABEL_PART_OF, PART_OF, VERSION
+from bereit.constants import (
+    COMPUTE_TARGET_PLURAL,
+    GROUP,
+    INFERENCE_SERVICE_PLURAL,
+    LABEL_PART_OF,
+    MODEL_PLURAL,
+    PART_OF,
+    VERSION,
+)
 
 # Keywords a structural Kubernetes schema accepts; everything else pydantic emits is dropped.
 _KEPT_KEYWORDS = {
@@ -58,7 +67,7 @@ def _dns_label_rule(kind: str, max_length: int) -> dict[str, str]:
 
 
 def _ready_column() -> dict[str, Any]:
-    return {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'}
+    return {"name": READY, "type": "string", "jsonPath": f'.status.conditions[?(@.type=="{READY}")].status'}
 
 
 def _age_column() -> dict[str, Any]:
@@ -68,7 +77,7 @@ def _age_column() -> dict[str, Any]:
 RESOURCES = [
     CrdSpec(
         kind="Model",
-        plural="models",
+        plural=MODEL_PLURAL,
         short_names=["mdl"],
         description="A registered, immutable version of a model's files, served by InferenceServices.",
         spec=ModelSpec,
@@ -90,7 +99,7 @@ RESOURCES = [
     ),
     CrdSpec(
         kind="ComputeTarget",
-        plural="computetargets",
+        plural=COMPUTE_TARGET_PLURAL,
         short_names=["ct"],
         description="A pool of nodes that InferenceServices run on, checked against the vCPU minimum of its purpose.",
         spec=ComputeTargetSpec,
@@ -108,7 +117,7 @@ RESOURCES = [
     ),
     CrdSpec(
         kind="InferenceService",
-        plural="inferenceservices",
+        plural=INFERENCE_SERVICE_PLURAL,
         short_names=["infsvc"],
         description="Models deployed as one scoring web service with keys, autoscaling and health checks.",
         spec=InferenceServiceSpec,

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from collections.abc import Mapping
+from typing import Any, ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
 from bereit.api.common import (
     MODEL_NAME_PATTERN,
     ApiModel,
-    KeyValues,
     Condition,
+    KeyValues,
     LocalObjectReference,
     Resource,
     cel,
@@ -159,3 +160,8 @@ class Model(Resource):
     @property
     def model_name(self) -> str:
         return self.spec.model_name or self.metadata.name
+
+
+def model_name_of(body: Mapping[str, Any]) -> str:
+    """`Model.model_name` for a Model as a plain dict (a watch event, an API answer)."""
+    return (body.get("spec") or {}).get("modelName") or body["metadata"]["name"]

@@ -19,19 +19,8 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 
 from bereit.cli.errors import AlreadyExists, BadInput, CliError, ClusterError, NotFound
-from bereit.constants import (
-    COMPUTE_TARGET_KIND,
-    GROUP,
-    INFERENCE_SERVICE_KIND,
-    MODEL_KIND,
-    VERSION,
-)
+from bereit.constants import COMPUTE_TARGET_KIND, GROUP, INFERENCE_SERVICE_KIND, MODEL_KIND, PLURALS, VERSION
 
-PLURALS = {
-    MODEL_KIND: "models",
-    COMPUTE_TARGET_KIND: "computetargets",
-    INFERENCE_SERVICE_KIND: "inferenceservices",
-}
 # What users call each kind in messages.
 NOUNS = {MODEL_KIND: "model", COMPUTE_TARGET_KIND: "compute target", INFERENCE_SERVICE_KIND: "service"}
 

@@ -6,16 +6,13 @@ import hashlib
 import re
 from typing import TYPE_CHECKING, Any
 
+from bereit.api.model import model_name_of
 from bereit.cli.errors import NotFound
 from bereit.cli.manifests import ModelRef
 from bereit.constants import MODEL_KIND
 
 if TYPE_CHECKING:  # the kubernetes client takes a second to import; commands load it when they connect
     from bereit.cli.cluster import Cluster
-
-
-def model_name_of(model: dict[str, Any]) -> str:
-    return (model.get("spec") or {}).get("modelName") or model["metadata"]["name"]
 
 
 def version_of(model: dict[str, Any]) -> int:

@@ -23,42 +23,25 @@ from urllib.parse import quote
 
 import aiohttp
 
-from bereit.constants import (
-    API_VERSION,
-    COMPUTE_TARGET_KIND,
-    FIELD_MANAGER,
-    INFERENCE_SERVICE_KIND,
-    MODEL_KIND,
-)
+from bereit.constants import API_VERSION, FIELD_MANAGER, PLURALS
+from bereit.render.kinds import APPLIED_KINDS, KEYS_SECRET
 
 log = logging.getLogger(__name__)
 
 # (apiVersion, kind) → (plural, namespaced): every kind the operator reads or writes.
 RESOURCES: dict[tuple[str, str], tuple[str, bool]] = {
-    ("v1", "ConfigMap"): ("configmaps", True),
-    ("v1", "Secret"): ("secrets", True),
-    ("v1", "Service"): ("services", True),
+    **{(child.api_version, child.kind): (child.plural, True) for child in (*APPLIED_KINDS, KEYS_SECRET)},
     ("v1", "Pod"): ("pods", True),
     ("v1", "Event"): ("events", True),
     ("v1", "Namespace"): ("namespaces", False),
     ("v1", "Node"): ("nodes", False),
-    ("apps/v1", "Deployment"): ("deployments", True),
     ("apps/v1", "ReplicaSet"): ("replicasets", True),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"): ("horizontalpodautoscalers", True),
-    ("policy/v1", "PodDisruptionBudget"): ("poddisruptionbudgets", True),
-    ("networking.k8s.io/v1", "NetworkPolicy"): ("networkpolicies", True),
-    (API_VERSION, MODEL_KIND): ("models", True),
-    (API_VERSION, COMPUTE_TARGET_KIND): ("computetargets", True),
-    (API_VERSION, INFERENCE_SERVICE_KIND): ("inferenceservices", True),
+    **{(API_VERSION, kind): (plural, True) for kind, plural in PLURALS.items()},
 }
 
 WRITE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
-PATCH_TYPES = {
-    "apply": "application/apply-patch+yaml",
-    "merge": "application/merge-patch+json",
-    "json": "application/json-patch+json",
-    "strategic": "application/strategic-merge-patch+json",
-}
+APPLY_PATCH = "application/apply-patch+yaml"
+MERGE_PATCH = "application/merge-patch+json"
 
 
 # Each TLS connection holds a 256 KiB read buffer; requests beyond this wait for a free one.
@@ -93,6 +76,14 @@ class ObjectExists(ApiError):
 
 class Invalid(ApiError):
     """422 (or 400): the server refused the object; retrying the same request cannot help."""
+
+
+def resource_version(value: Any) -> int:
+    """etcd's revision; compared only to tell which of two copies of one object is newer."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
 
 
 def _error_class(status: int, reason: str) -> type[ApiError]:
@@ -305,7 +296,7 @@ class ApiClient:
             path_of(manifest, subresource),
             params={"fieldManager": FIELD_MANAGER, "force": "true"},
             body=manifest,
-            content_type=PATCH_TYPES["apply"],
+            content_type=APPLY_PATCH,
             count_as=f"apply {manifest['kind']}",
         )
 
@@ -327,15 +318,15 @@ class ApiClient:
         name: str,
         body: Any,
         *,
-        patch_type: str = "merge",
         subresource: str | None = None,
     ) -> dict:
+        """A JSON merge patch (RFC 7386): keys set to None are removed."""
         return await self.request(
             "PATCH",
             resource_path(api_version, kind, namespace, name, subresource),
             params={"fieldManager": FIELD_MANAGER},
             body=body,
-            content_type=PATCH_TYPES[patch_type],
+            content_type=MERGE_PATCH,
             count_as=f"patch {kind}{'/' + subresource if subresource else ''}",
         )
 

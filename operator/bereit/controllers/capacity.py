@@ -9,11 +9,11 @@ from typing import Any
 
 from bereit.api import MINIMUM_VCPUS, ComputeTarget, InferenceService, Purpose
 from bereit.api.compute_target import Toleration
+from bereit.api.conditions import FALSE, READY, TRUE
 from bereit.api.quantity import format_bytes, format_cores, parse_quantity
-from bereit.controllers.conditions import FALSE, TRUE, Verdict
+from bereit.controllers.conditions import Verdict
 from bereit.render.resources import effective_cpu
 
-READY = "Ready"
 # Taints that keep pods off a node unless tolerated; PreferNoSchedule only discourages.
 BLOCKING_EFFECTS = ("NoSchedule", "NoExecute")
 # Taints Kubernetes itself sets for a node's condition (not-ready, unschedulable, pressure):

@@ -13,40 +13,40 @@ import kopf
 from pydantic import ValidationError
 
 from bereit.api import ComputeTarget, describe_validation_error
+from bereit.api.conditions import FALSE, READY
 from bereit.api.quantity import format_bytes, format_cores
-from bereit.constants import GROUP, VERSION
+from bereit.constants import COMPUTE_TARGET_PLURAL, GROUP, VERSION
 from bereit.controllers import capacity, conditions
-from bereit.controllers.conditions import FALSE, Verdict
+from bereit.controllers.conditions import Verdict
 from bereit.controllers.errors import retry_later
 from bereit.controllers.resolution import without_status
 from bereit.controllers.state import Operator
 
 log = logging.getLogger(__name__)
-PLURAL = "computetargets"
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, COMPUTE_TARGET_PLURAL)
+@kopf.on.create(GROUP, VERSION, COMPUTE_TARGET_PLURAL)
+@kopf.on.update(GROUP, VERSION, COMPUTE_TARGET_PLURAL)
 async def compute_target_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     op: Operator = memo.operator
     with retry_later():
         await op.targets.run((namespace, name))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, COMPUTE_TARGET_PLURAL)
 async def compute_target_event(type: str | None, namespace: str, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Services on a target re-check when its size, verdict or node placement changed."""
     op: Operator = memo.operator
     key = (namespace, name)
     if type == "DELETED":
         op.seen_targets.pop(key, None)
-        op.forget("ComputeTarget", namespace, name)
+        op.statuses.forget("ComputeTarget", namespace, name)
         op.targets.forget(key)
         facts: tuple | None = None
     else:
         status = body.get("status") or {}
-        ready = conditions.is_true(status.get("conditions"), "Ready")
+        ready = conditions.is_true(status.get("conditions"), READY)
         facts = (body["metadata"].get("generation"), ready, status.get("vcpus"))
         if op.seen_targets.get(key) == facts:
             return
@@ -79,7 +79,7 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
     try:
         target = ComputeTarget.model_validate(without_status(body))
     except ValidationError as error:
-        verdict = Verdict("Ready", FALSE, "InvalidSpec", describe_validation_error(error))
+        verdict = Verdict(READY, FALSE, "InvalidSpec", describe_validation_error(error))
         status = {"observedGeneration": generation, "conditions": conditions.merge(old.get("conditions"), [verdict], generation)}
         if await op.write_status(body, status):
             await op.event(body, "Warning", "InvalidSpec", verdict.message)

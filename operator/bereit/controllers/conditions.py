@@ -11,9 +11,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from bereit.api import State
-
-READY = "Ready"
-TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
+from bereit.api.conditions import (
+    CAPACITY_RESERVED,
+    CHILDREN_APPLIED,
+    COMPUTE_TARGET_READY,
+    FALSE,
+    MODELS_RESOLVED,
+    READY,
+    SPEC_VALID,
+    TRUE,
+    UNKNOWN,
+)
 
 
 def now_rfc3339() -> str:
@@ -89,8 +97,7 @@ def transitions(previous: Iterable[dict] | None, current: Iterable[dict]) -> lis
 
 
 # Conditions whose failure means the spec cannot be deployed as it stands (the user must act).
-BLOCKING_TYPES = ("SpecValid", "ComputeTargetReady", "ModelsResolved", "CapacityReserved", "ChildrenApplied")
-AVAILABLE = "Available"
+BLOCKING_TYPES = (SPEC_VALID, COMPUTE_TARGET_READY, MODELS_RESOLVED, CAPACITY_RESERVED, CHILDREN_APPLIED)
 # Reasons of a False Available that mean replicas fail rather than are still starting.
 FAILING_REASONS = frozenset(
     {

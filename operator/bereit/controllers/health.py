@@ -13,8 +13,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from bereit.api.conditions import AVAILABLE, FALSE, TRUE
 from bereit.constants import FIELD_MANAGER, POD_SPEC_HASH_ANNOTATION
-from bereit.controllers.conditions import AVAILABLE, FALSE, TRUE, Verdict
+from bereit.controllers.conditions import Verdict
 
 IMAGE_PULL_REASONS = frozenset({"ErrImagePull", "ImagePullBackOff", "InvalidImageName", "ErrImageNeverPull"})
 CONFIG_ERROR_REASONS = frozenset({"CreateContainerConfigError", "CreateContainerError", "RunContainerError"})

@@ -14,30 +14,25 @@ from typing import Any
 
 import kopf
 
+from bereit.api.model import model_name_of
 from bereit.constants import (
+    COMPUTE_TARGET_PLURAL,
     GROUP,
+    INFERENCE_SERVICE_PLURAL,
     LABEL_SERVICE,
+    MODEL_PLURAL,
     PRIMARY_KEY,
     SECONDARY_KEY,
     VERSION,
 )
 from bereit.controllers import capacity, health
-from bereit.controllers.resolution import model_name_of
+from bereit.render.kinds import APPLIED_KINDS, ChildKind
 
 # Annotations on the keys Secret: the regenerate-request value last handled for each key.
 HANDLED_PRIMARY = "bereit.dev/handled-regenerate-primary-key"
 HANDLED_SECONDARY = "bereit.dev/handled-regenerate-secondary-key"
 
 SERVICE_LABEL = {LABEL_SERVICE: kopf.PRESENT}
-# Children and pods: watched with a server-side label selector (see main.configure).
-CHILD_RESOURCES = (
-    ("v1", "services"),
-    ("v1", "configmaps"),
-    ("apps/v1", "deployments"),
-    ("autoscaling/v2", "horizontalpodautoscalers"),
-    ("policy/v1", "poddisruptionbudgets"),
-    ("networking.k8s.io/v1", "networkpolicies"),
-)
 
 
 # Large annotations no reconcile reads: a copy of the whole spec kept by kubectl apply.
@@ -59,19 +54,14 @@ def plain(body: Mapping[str, Any]) -> dict:
     return raw
 
 
-def _group_version(api_version: str) -> tuple[str, str]:
-    group, _, version = api_version.rpartition("/")
-    return group, version
-
-
 # --- the operator's own resources ---------------------------------------------------------
 
-@kopf.index(GROUP, VERSION, "inferenceservices")
+@kopf.index(GROUP, VERSION, INFERENCE_SERVICE_PLURAL)
 async def services_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): plain(body)}
 
 
-@kopf.index(GROUP, VERSION, "inferenceservices")
+@kopf.index(GROUP, VERSION, INFERENCE_SERVICE_PLURAL)
 async def service_references_index(namespace: str, name: str, spec: kopf.Spec, status: kopf.Status, **_: Any) -> dict:
     """What each service refers to, for finding the services to re-check when it changes:
 
@@ -91,17 +81,17 @@ async def service_references_index(namespace: str, name: str, spec: kopf.Spec, s
     return {key: name for key in keys}
 
 
-@kopf.index(GROUP, VERSION, "models")
+@kopf.index(GROUP, VERSION, MODEL_PLURAL)
 async def models_index(namespace: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, model_name_of(body)): plain(body)}
 
 
-@kopf.index(GROUP, VERSION, "models")
+@kopf.index(GROUP, VERSION, MODEL_PLURAL)
 async def model_names_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): model_name_of(body)}
 
 
-@kopf.index(GROUP, VERSION, "computetargets")
+@kopf.index(GROUP, VERSION, COMPUTE_TARGET_PLURAL)
 async def targets_index(namespace: str, name: str, body: kopf.Body, **_: Any) -> dict:
     return {(namespace, name): plain(body)}
 
@@ -127,18 +117,17 @@ def _child_summary(body: Mapping[str, Any]) -> dict:
     }
 
 
-def _register_child_index(api_version: str, plural: str) -> None:
-    group, version = _group_version(api_version)
+def _register_child_index(child: ChildKind) -> None:
 
     async def child_index(namespace: str, labels: kopf.Labels, body: kopf.Body, **_: Any) -> dict:
         return {(namespace, labels[LABEL_SERVICE]): _child_summary(body)}
 
-    child_index.__name__ = f"{plural}_children_index"
-    kopf.index(group, version, plural, labels=SERVICE_LABEL, id=child_index.__name__)(child_index)
+    child_index.__name__ = f"{child.plural}_children_index"
+    kopf.index(child.group, child.version, child.plural, labels=SERVICE_LABEL, id=child_index.__name__)(child_index)
 
 
-for _api_version, _plural in CHILD_RESOURCES:
-    _register_child_index(_api_version, _plural)
+for _child in APPLIED_KINDS:
+    _register_child_index(_child)
 
 
 @kopf.index("apps", "v1", "deployments", labels=SERVICE_LABEL)
@@ -256,8 +245,8 @@ class Caches:
 
     def children(self, namespace: str, service: str) -> list[dict]:
         found = []
-        for _, plural in CHILD_RESOURCES:
-            found += self._all(f"{plural}_children_index", (namespace, service))
+        for child in APPLIED_KINDS:
+            found += self._all(f"{child.plural}_children_index", (namespace, service))
         return found
 
     def keys_secret(self, namespace: str, service: str) -> dict | None:

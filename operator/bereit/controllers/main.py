@@ -22,11 +22,13 @@ from bereit.controllers.api_client import ApiClient, load_connection
 from bereit.controllers.runner import Runner
 from bereit.controllers.settings import Settings
 from bereit.controllers.state import Operator
+from bereit.render.kinds import APPLIED_KINDS, CONFIG_MAP, KEYS_SECRET
 
 log = logging.getLogger(__name__)
 PREFIX = ANNOTATION_PREFIX.rstrip("/")
 # Watched with a server-side label selector: only objects of bereit services reach the operator.
-LABELLED = ("pods", "secrets", "services", "deployments", "horizontalpodautoscalers", "poddisruptionbudgets", "networkpolicies")
+# ConfigMaps are watched whole: a user's code ConfigMap carries no label of ours.
+LABELLED = ("pods", KEYS_SECRET.plural, *(child.plural for child in APPLIED_KINDS if child is not CONFIG_MAP))
 
 
 class DigestDiffBaseStorage(kopf.AnnotationsDiffBaseStorage):

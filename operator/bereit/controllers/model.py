@@ -14,38 +14,37 @@ import kopf
 from pydantic import ValidationError
 
 from bereit.api import Model, describe_validation_error
-from bereit.constants import FINALIZER_MODEL_IN_USE, GROUP, VERSION
+from bereit.api.conditions import FALSE, IN_USE, READY, TRUE
+from bereit.api.model import model_name_of
+from bereit.constants import FINALIZER_MODEL_IN_USE, GROUP, MODEL_PLURAL, VERSION
 from bereit.controllers import conditions
-from bereit.controllers.conditions import FALSE, TRUE, Verdict
+from bereit.controllers.conditions import Verdict
 from bereit.controllers.errors import retry_later
 from bereit.controllers.resolution import (
     first_registered,
-    model_name_of,
     without_status,
 )
 from bereit.controllers.state import Operator
 
 log = logging.getLogger(__name__)
-PLURAL = "models"
-IN_USE = "InUse"
 
 
-@kopf.on.resume(GROUP, VERSION, PLURAL)
-@kopf.on.create(GROUP, VERSION, PLURAL)
-@kopf.on.update(GROUP, VERSION, PLURAL)
+@kopf.on.resume(GROUP, VERSION, MODEL_PLURAL)
+@kopf.on.create(GROUP, VERSION, MODEL_PLURAL)
+@kopf.on.update(GROUP, VERSION, MODEL_PLURAL)
 async def model_changed(namespace: str, name: str, memo: kopf.Memo, **_: Any) -> None:
     op: Operator = memo.operator
     with retry_later():
         await op.models.run((namespace, name))
 
 
-@kopf.on.event(GROUP, VERSION, PLURAL)
+@kopf.on.event(GROUP, VERSION, MODEL_PLURAL)
 async def model_event(type: str | None, namespace: str, name: str, body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Versions of one model decide each other's uniqueness; services pick among them."""
     op: Operator = memo.operator
     model_name = model_name_of(body)
     if type == "DELETED":
-        op.forget("Model", namespace, name)
+        op.statuses.forget("Model", namespace, name)
         op.models.forget((namespace, name))
     elif body["metadata"].get("deletionTimestamp"):
         op.models.trigger((namespace, name))  # deletion requested: release or block it now
@@ -86,16 +85,16 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
         Model.model_validate(without_status(body))
         owner = first_registered(op.caches.models_named(namespace, model_name), version)
         if deleting or owner is None or owner["metadata"]["name"] == name:
-            ready = Verdict("Ready", TRUE, "Registered", f"{model_name} version {version}")
+            ready = Verdict(READY, TRUE, "Registered", f"{model_name} version {version}")
         else:
             newest = max(b["spec"]["version"] for b in op.caches.models_named(namespace, model_name))
             ready = Verdict(
-                "Ready", FALSE, "DuplicateVersion",
+                READY, FALSE, "DuplicateVersion",
                 f"spec.version: version {version} of model {model_name!r} is already registered as Model "
                 f"{owner['metadata']['name']!r}; register version {newest + 1} instead",
             )
     except ValidationError as error:
-        ready = Verdict("Ready", FALSE, "InvalidSpec", describe_validation_error(error))
+        ready = Verdict(READY, FALSE, "InvalidSpec", describe_validation_error(error))
 
     users = users_of(op, namespace, body, owns_version=ready.ok)
     if users and deleting:
@@ -119,7 +118,7 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
         for changed in conditions.transitions(old.get("conditions"), status["conditions"]):
             if changed["reason"] == "DeletionBlocked":
                 await op.event(body, "Warning", "DeletionBlocked", changed["message"])
-            elif changed["type"] == "Ready" and changed["status"] != TRUE:
+            elif changed["type"] == READY and changed["status"] != TRUE:
                 await op.event(body, "Warning", changed["reason"], changed["message"])
 
 
@@ -137,6 +136,6 @@ async def _keep_finalizer(op: Operator, body: dict, wanted: bool) -> dict:
     updated = finalizers + [FINALIZER_MODEL_IN_USE] if wanted else [f for f in finalizers if f != FINALIZER_MODEL_IN_USE]
     patch = {"metadata": {"finalizers": updated, "resourceVersion": meta.get("resourceVersion")}}
     answer = await op.kube.patch(body["apiVersion"], body["kind"], meta["namespace"], meta["name"], patch)
-    op.remember(answer)
+    op.statuses.remember(answer)
     log.info("Model %s/%s: %s finalizer", meta["namespace"], meta["name"], "added" if wanted else "removed")
     return answer

@@ -7,18 +7,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from bereit.api import InferenceService, Model
-from bereit.controllers.conditions import FALSE, TRUE, Verdict, is_true
-
-MODELS_RESOLVED = "ModelsResolved"
+from bereit.api.conditions import FALSE, MODELS_RESOLVED, READY, TRUE
+from bereit.controllers.conditions import Verdict, is_true
 
 
 def without_status(body: Mapping[str, Any]) -> dict:
     """Spec and metadata only: the operator writes status, it never needs to parse it back."""
     return {key: value for key, value in body.items() if key != "status"}
-
-
-def model_name_of(body: Mapping[str, Any]) -> str:
-    return (body.get("spec") or {}).get("modelName") or body["metadata"]["name"]
 
 
 def registration_order(body: Mapping[str, Any]) -> tuple[str, str]:
@@ -43,7 +38,7 @@ def first_registered(bodies: Iterable[Mapping[str, Any]], version: int) -> Mappi
 
 
 def is_ready(body: Mapping[str, Any]) -> bool:
-    return is_true((body.get("status") or {}).get("conditions"), "Ready")
+    return is_true((body.get("status") or {}).get("conditions"), READY)
 
 
 @dataclass(frozen=True)

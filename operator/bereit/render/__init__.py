@@ -11,16 +11,6 @@ from bereit.render.network_policy import render_network_policy
 from bereit.render.secret import render_keys_secret
 from bereit.render.service import render_service
 
-# Every kind a service may own, as (apiVersion, kind): what to prune when a child is no longer rendered.
-CHILD_KINDS = (
-    ("v1", "ConfigMap"),
-    ("v1", "Service"),
-    ("apps/v1", "Deployment"),
-    ("autoscaling/v2", "HorizontalPodAutoscaler"),
-    ("policy/v1", "PodDisruptionBudget"),
-    ("networking.k8s.io/v1", "NetworkPolicy"),
-)
-
 
 def render_children(resolved: ResolvedService) -> list[dict]:
     """Every child to server-side apply, in apply order (code before the pods that mount it)."""
@@ -36,7 +26,6 @@ def render_children(resolved: ResolvedService) -> list[dict]:
 
 
 __all__ = [
-    "CHILD_KINDS",
     "ResolvedService",
     "RuntimeSettings",
     "render_children",
