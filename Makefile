@@ -43,4 +43,4 @@ cluster-down:
 ## make demo: the main job — local cluster (or the current context with USE_CURRENT_CONTEXT=1),
 ## images, chart, the digits model deployed and scored.
 demo: python-deps
-	$(PYTHON) e2e/demo.py $(if $(USE_CURRENT_CONTEXT),--use-current-context,)
+	$(PYTHON) -m e2e.demo $(if $(USE_CURRENT_CONTEXT),--use-current-context,)

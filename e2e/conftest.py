@@ -21,29 +21,19 @@ can be had (no KUBECONFIG, and the binaries are not built or this is not root).
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
+from e2e.cluster import localcluster
+
 _HERE = Path(__file__).resolve().parent
 
 
-def _load_localcluster():
-    if "localcluster" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("localcluster", _HERE / "cluster" / "localcluster.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["localcluster"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["localcluster"]
-
-
-localcluster = _load_localcluster()
 
 
 def e2e_skip_reason() -> str | None:

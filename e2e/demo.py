@@ -2,8 +2,8 @@
 """bereit's main job, from a fresh machine: a cluster, the images, the chart, the seeds' digits
 model deployed as a scoring web service, and held-out digits scored with its key.
 
-    make demo                       # python3 e2e/demo.py
-    make demo USE_CURRENT_CONTEXT=1 # python3 e2e/demo.py --use-current-context
+    make demo                       # python3 -m e2e.demo
+    make demo USE_CURRENT_CONTEXT=1 # python3 -m e2e.demo --use-current-context
 
 Without --use-current-context it starts the local cluster of e2e/cluster (root; the first run
 builds Kubernetes from its Go modules). Everything it creates stays, so you can go on from
@@ -17,14 +17,11 @@ import json
 import os
 import shlex
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from workflow import chart, digits, host, images
-from workflow.commands import REPO
-from workflow.progress import Progress, WorkflowError, format_seconds
-from workflow.scoring import Endpoint, accuracy, request, score
+from e2e.workflow import chart, digits, host, images
+from e2e.workflow.commands import REPO
+from e2e.workflow.progress import Progress, WorkflowError, format_seconds
+from e2e.workflow.scoring import Endpoint, accuracy, request, score
 
 NAMESPACE = "bereit-demo"
 TARGET = "dev"

@@ -23,11 +23,12 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import localcluster
 import pytest
+
 from bereit import __version__
 from bereit.cli.images.builder import build_image
-from workflow import images
+from e2e.cluster import localcluster
+from e2e.workflow import images
 
 RUNTIME_IMAGE = os.environ.get("BEREIT_E2E_RUNTIME_IMAGE", f"bereit/runtime:{__version__}")
 # Model images build on the runtime's base, which must already be on this machine.

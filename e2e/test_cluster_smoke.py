@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-import localcluster
+from e2e.cluster import localcluster
 
 TESTAPP = Path(__file__).resolve().parent / "cluster" / "testapp"
 TESTAPP_IMAGE = "bereit/e2e-smoke:1"

@@ -25,13 +25,14 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import localcluster
 import pytest
-from workflow import chart, digits, host, images
-from workflow.commands import Kubectl
-from workflow.load import LoadClient
-from workflow.scoring import Endpoint, accuracy, request, score, score_once_served
-from workflow.waiting import wait_for
+
+from e2e.cluster import localcluster
+from e2e.workflow import chart, digits, host, images
+from e2e.workflow.commands import Kubectl
+from e2e.workflow.load import LoadClient
+from e2e.workflow.scoring import Endpoint, accuracy, request, score, score_once_served
+from e2e.workflow.waiting import wait_for
 
 TARGET = "dev"
 SMALL_PROD_TARGET = "prod-on-small-node"

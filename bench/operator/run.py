@@ -27,11 +27,10 @@ import kubernetes
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
-sys.path.insert(0, str(REPO / "tests" / "integration"))
-sys.path.insert(0, str(REPO / "e2e" / "cluster"))
+sys.path.insert(0, str(REPO))  # run as a script: e2e.* from the repository root
 
-import localcluster  # noqa: E402
-from operator_helpers import Cluster, Nodes, OperatorProcess, model, service, target  # noqa: E402
+from e2e.cluster import localcluster  # noqa: E402
+from e2e.cluster.operator_harness import Cluster, Nodes, OperatorProcess, model, service, target  # noqa: E402
 
 BENCH_STATE = Path(os.environ.get("BEREIT_CACHE", Path.home() / ".cache/bereit")) / "bench-cluster"
 BENCH_PORTS = localcluster.Ports(apiserver=18443, etcd=14379, controller_manager=22257, scheduler=22259)

@@ -27,9 +27,7 @@ Environment:
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,23 +35,15 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from e2e.cluster import localcluster
+from e2e.cluster.operator_harness import Cluster, Nodes, OperatorProcess
+
 if TYPE_CHECKING:
     import kubernetes
 
 _REPO = Path(__file__).resolve().parents[2]
 
 
-def _load_localcluster():
-    # e2e/cluster is not a package; the same module object serves both conftests.
-    if "localcluster" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("localcluster", _REPO / "e2e" / "cluster" / "localcluster.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["localcluster"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["localcluster"]
-
-
-localcluster = _load_localcluster()
 _HERE = Path(__file__).resolve().parent
 
 
@@ -140,3 +130,28 @@ def namespace(kube_api) -> Iterator[str]:
         yield name
     finally:
         core.delete_namespace(name, propagation_policy="Background")
+
+
+# --- the operator, the tests' client and fake Nodes (e2e/cluster/operator_harness.py) ---
+@pytest.fixture
+def operator(kubeconfig: str, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
+    process = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log").start()
+    try:
+        yield process
+    finally:
+        process.stop()
+        # Retries of a busy API server are expected; an exception with a traceback is a bug.
+        crashes = [line for line in process.log_text().splitlines() if "Traceback" in line]
+        assert not crashes, "the operator crashed in a handler:\n" + process.log_tail(60)
+
+@pytest.fixture
+def cluster(kube_api, namespace: str) -> Cluster:
+    return Cluster(kube_api, namespace)
+
+@pytest.fixture
+def nodes(kube_api, namespace: str) -> Iterator[Nodes]:
+    pool = Nodes(kube_api, namespace)
+    try:
+        yield pool
+    finally:
+        pool.close()

@@ -18,17 +18,10 @@ from pathlib import Path
 import kubernetes
 import pytest
 import yaml
-from operator_helpers import (  # noqa: F401  (fixtures)
-    Cluster,
-    Nodes,
-    cluster,
-    nodes,
-    operator,
-    wait_for,
-)
 
 from bereit.cli.errors import ExitCode
 from bereit.cli.main import run
+from e2e.cluster.operator_harness import Cluster, Nodes, wait_for
 
 SCORE_PY = "import json\n\n\ndef init():\n    pass\n\n\ndef run(raw_data):\n    return json.loads(raw_data)\n"
 URI = "https://models.example/iris.pkl"

@@ -5,17 +5,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-from operator_helpers import (  # noqa: F401 - fixtures
-    cluster,
-    model,
-    nodes,
-    now,
-    operator,
-    ready_target,
-    service,
-    target,
-    wait_for,
-)
 
 from bereit.constants import (
     FIELD_MANAGER,
@@ -23,6 +12,7 @@ from bereit.constants import (
     REGENERATE_PRIMARY_KEY_ANNOTATION,
     REGENERATE_SECONDARY_KEY_ANNOTATION,
 )
+from e2e.cluster.operator_harness import model, now, ready_target, service, target, wait_for
 
 
 def _keys(cluster, name: str) -> tuple[str, str]:

@@ -4,18 +4,8 @@ from __future__ import annotations
 
 import time
 
-from operator_helpers import (  # noqa: F401 - fixtures
-    cluster,
-    model,
-    nodes,
-    operator,
-    ready_target,
-    service,
-    target,
-    wait_for,
-)
-
 from bereit.constants import FINALIZER_MODEL_IN_USE
+from e2e.cluster.operator_harness import model, ready_target, service, target, wait_for
 
 # --- Model ----------------------------------------------------------------------------------
 

@@ -4,15 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from operator_helpers import (  # noqa: F401 - fixtures
-    cluster,
-    model,
-    nodes,
-    operator,
-    service,
-    target,
-    wait_for,
-)
+from e2e.cluster.operator_harness import model, service, target, wait_for
 
 BURST = 50
 

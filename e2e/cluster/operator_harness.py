@@ -1,4 +1,4 @@
-"""Helpers for the operator's integration tests: the operator as a process, fake Nodes, manifests.
+"""The operator against a control plane, for integration tests and benchmarks: the operator as a process, fake Nodes, manifests.
 
 The operator runs as `python -m bereit.controllers` (as in production), watching only the
 test's namespace. Nodes are created through the API (no kubelet): a thread renews their Leases
@@ -16,7 +16,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -24,13 +24,12 @@ from typing import Any
 import kubernetes
 import pytest
 
-from bereit.constants import API_VERSION, GROUP, VERSION
+from bereit.constants import API_VERSION, GROUP, PLURALS, VERSION
 
 REPO = Path(__file__).resolve().parents[2]
 TEST_MANAGER = "integration-test"
 # kopf's liveness endpoint re-collects probe results when they are older than 10 s.
 PROBE_CACHE_SECONDS = 10.5
-PLURALS = {"Model": "models", "ComputeTarget": "computetargets", "InferenceService": "inferenceservices"}
 
 
 def now() -> str:
@@ -140,18 +139,6 @@ class OperatorProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_text().splitlines()[-lines:])
-
-
-@pytest.fixture
-def operator(kubeconfig: str, namespace: str, tmp_path: Path) -> Iterator[OperatorProcess]:
-    process = OperatorProcess(kubeconfig, namespace, tmp_path / "operator.log").start()
-    try:
-        yield process
-    finally:
-        process.stop()
-        # Retries of a busy API server are expected; an exception with a traceback is a bug.
-        crashes = [line for line in process.log_text().splitlines() if "Traceback" in line]
-        assert not crashes, "the operator crashed in a handler:\n" + process.log_tail(60)
 
 
 class Cluster:
@@ -389,20 +376,6 @@ class Nodes:
                 except kubernetes.client.ApiException:
                     pass
         self.names.clear()
-
-
-@pytest.fixture
-def cluster(kube_api, namespace: str) -> Cluster:
-    return Cluster(kube_api, namespace)
-
-
-@pytest.fixture
-def nodes(kube_api, namespace: str) -> Iterator[Nodes]:
-    pool = Nodes(kube_api, namespace)
-    try:
-        yield pool
-    finally:
-        pool.close()
 
 
 # --- manifests --------------------------------------------------------------------------------
