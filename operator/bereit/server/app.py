@@ -18,7 +18,6 @@ from collections.abc import Callable
 import orjson
 
 from bereit import constants as c
-from bereit.packages import PackageInstallError, ensure_extra_packages
 
 from . import entry as entry_mod
 from . import logs, swagger
@@ -29,6 +28,7 @@ from .entry import EntryScript, EntryScriptError
 from .limits import Admission
 from .metrics import CONTENT_TYPE as METRICS_CONTENT_TYPE
 from .metrics import Metrics
+from .packages import PackageInstallError, ensure_extra_packages
 from .pool import RunPool
 from .scoring import JSON, HTTPError, Response, ScoreRequest, error_body
 
