@@ -28,7 +28,7 @@ from uvicorn.server import ServerState
 from bereit.server import connection
 from bereit.server.app import create_app
 from bereit.server.config import ServerConfig
-from bereit.server.scoring import Response
+from bereit.server.responses import Response
 
 RESULT = Response(200, json.dumps(list(range(100))).encode())
 
@@ -79,8 +79,8 @@ def harness(rows: int):
     )  # as bench/run.py starts it: JSON logs, the access log on
     app = create_app(config, access_stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
     app.load_and_init()
-    app.pool.close()
-    app.pool.submit = _answer_at_once
+    app.plane.pool.close()
+    app.plane.pool.submit = _answer_at_once
     loop = uvloop.new_event_loop()
     state = ServerState()
     state.default_headers = [(b"date", b"Tue, 01 Dec 2026 21:00:00 GMT")]  # what uvicorn sets each second

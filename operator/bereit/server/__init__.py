@@ -1,5 +1,9 @@
-"""bereit-server: the inference server that runs in each replica and hosts a seed ``score.py``.
+"""bereit-server: the inference server that runs in each replica and hosts the user's Azure
+Machine Learning (v1) ``score.py`` unchanged.
 
-Layers: ``main`` (command line, uvicorn) → ``app`` (ASGI routes, errors → HTTP) → ``limits``,
-``auth``, ``pool`` (admission, keys, run() threads) → ``entry`` (the user's script).
+Layers, each importing only those below it (``tests/unit/server/test_layers.py`` checks):
+``main`` (command line, uvicorn) → ``connection`` (HTTP/1.1) → ``app``, ``scoring`` (the
+endpoints; errors → HTTP) → ``dataplane`` (admission, the run threads, auth, init(),
+collection, readiness, deadlines) → ``limits``, ``pool``, ``auth``, ``collect``, ``metrics`` …
+→ ``entry`` (the user's script).
 """
