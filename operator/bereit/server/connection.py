@@ -2,9 +2,9 @@
 bytes, and each request goes straight to the app, without an ASGI cycle in between.
 
 uvicorn still runs the server (sockets, signals, lifespan, graceful shutdown); this is the
-protocol it is given. With the same 100-row request and a fixed answer, this way costs
-~12 µs of CPU per request here, uvicorn's httptools protocol with an ASGI app ~40–47 µs
-(bench/README.md, "Choosing the stack"): on one core that difference is run() time.
+protocol it is given: a request through uvicorn's httptools protocol and an ASGI app costs
+several times the CPU of one through this connection, and on one core that difference is
+run() time (bench/README.md, "Choosing the stack").
 
 A connection answers one request at a time, in order. Pipelined requests wait parsed (reading
 pauses while ``MAX_WAITING`` wait, or while the client does not read its answers). Keep-alive
