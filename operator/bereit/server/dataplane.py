@@ -55,7 +55,6 @@ class DataPlane:
         self.ready = False
         self.draining = False
         self.init_error: EntryScriptError | None = None
-        self.init_done = threading.Event()
         # Called on the loop when init() fails (main.serve stops the server with exit code 1).
         self.on_init_failed: Callable[[EntryScriptError], None] | None = None
         self.on_init_finished: Callable[[], None] | None = None
@@ -94,8 +93,6 @@ class DataPlane:
                 logging.INFO, "init() finished", seconds=round(time.perf_counter() - started, 3), mode=script.mode
             )
             self.ready = True
-        finally:
-            self.init_done.set()
 
     def start(self) -> None:
         """On the running loop: init() on a thread of its own, and the access log's flusher."""
