@@ -6,7 +6,10 @@ loop, with a fixed result. What remains is exactly the loop's part of a request 
 the checks, admission, the hand-over, metrics, the access line and the response — which
 under load runs about three times slower than here (cold caches; bench/README.md, run 15).
 
-    python3 bench/loopcost.py [--rows 100] [--requests 20000] [--repeat 7] [--profile]
+    python3 bench/loopcost.py [--rows 100] [--requests 20000] [--repeat 7] [--profile | --instructions]
+
+``--instructions`` counts the bytecode instructions per request instead of timing them: a
+figure no other work on the machine can move, for comparing two trees on a busy machine.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from uvicorn.server import ServerState
 from bereit.server import connection
 from bereit.server.app import create_app
 from bereit.server.config import ServerConfig
-from bereit.server.scoring import Response
+from bereit.server.responses import Response
 
 RESULT = Response(200, json.dumps(list(range(100))).encode())
 
@@ -79,8 +82,8 @@ def harness(rows: int):
     )  # as bench/run.py starts it: JSON logs, the access log on
     app = create_app(config, access_stream=open(os.devnull, "w"))  # noqa: SIM115 - lives as long as the process
     app.load_and_init()
-    app.pool.close()
-    app.pool.submit = _answer_at_once
+    app.plane.pool.close()
+    app.plane.pool.submit = _answer_at_once
     loop = uvloop.new_event_loop()
     state = ServerState()
     state.default_headers = [(b"date", b"Tue, 01 Dec 2026 21:00:00 GMT")]  # what uvicorn sets each second
@@ -97,18 +100,43 @@ def harness(rows: int):
     return one_request, transport, app
 
 
+def count_instructions(one_request, requests: int) -> int:
+    count = 0
+
+    def trace(frame, event, arg):
+        nonlocal count
+        frame.f_trace_opcodes = True
+        if event == "opcode":
+            count += 1
+        return trace
+
+    sys.settrace(trace)
+    try:
+        for _ in range(requests):
+            one_request()
+    finally:
+        sys.settrace(None)
+    return count
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=100)
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--profile", action="store_true", help="print cProfile's top functions instead")
+    parser.add_argument("--instructions", action="store_true", help="count bytecode instructions per request instead")
     args = parser.parse_args()
     one_request, transport, app = harness(args.rows)
     for _ in range(2000):
         one_request()
     if transport.written == 0 or app.metrics.requests.get(("/score", 200), 0) != 2000:
         sys.exit(f"the harness's requests were not answered with 200: {app.metrics.requests}")
+    if args.instructions:
+        requests = min(args.requests, 500)  # tracing every instruction is slow
+        print(f"{args.rows} rows: {count_instructions(one_request, requests) / requests:.1f} "
+              "bytecode instructions per request")
+        return
     if args.profile:
         profiler = cProfile.Profile()
         profiler.runcall(lambda: [one_request() for _ in range(args.requests)])

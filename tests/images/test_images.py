@@ -83,7 +83,7 @@ def test_no_certificate_wheel_or_pip_setting_is_left_in_the_image(client, flavor
 def test_runtime_has_what_a_seed_score_py_imports(client, runtime_image):
     output = run(
         client, runtime_image.tag,
-        ["python", "-c", "import numpy, sklearn, joblib, pandas, inference_schema, bereit, bereit.packages; "
+        ["python", "-c", "import numpy, sklearn, joblib, pandas, inference_schema, bereit, bereit.server.packages; "
                          "print(bereit.__version__, sklearn.__version__)"],
     )
     assert output.split()[0] == images.__version__
@@ -236,7 +236,7 @@ def test_extra_packages_install_at_start_on_a_read_only_root_as_any_user(client,
     wheels.mkdir()
     make_wheel(wheels, "bereit_extra_demo")
     script = (
-        "from bereit.packages import ensure_extra_packages; "
+        "from bereit.server.packages import ensure_extra_packages; "
         "path = ensure_extra_packages(); "
         "import bereit_extra_demo; print(path, bereit_extra_demo.VALUE)"
     )

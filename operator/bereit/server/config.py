@@ -20,8 +20,9 @@ from bereit import constants as c
 AUTH_MODES = ("key", "token", "none")
 LOG_FORMATS = ("json", "text")
 
-# Defaults from the seeds (AksWebservice.deploy_configuration): 60 s scoring timeout, one
-# request at a time per replica, 500 ms max wait, and a queue of 10 requests per replica.
+# Defaults of Azure Machine Learning (v1) on AKS (AksWebservice.deploy_configuration): 60 s
+# scoring timeout, one request at a time per replica, 500 ms max wait, and a queue of 10
+# requests per replica.
 DEFAULT_SCORING_TIMEOUT_MS = 60_000
 DEFAULT_MAX_CONCURRENT_REQUESTS = 1
 DEFAULT_MAX_QUEUE_WAIT_MS = 500

@@ -2,9 +2,9 @@
 bytes, and each request goes straight to the app, without an ASGI cycle in between.
 
 uvicorn still runs the server (sockets, signals, lifespan, graceful shutdown); this is the
-protocol it is given. With the same 100-row request and a fixed answer, this way costs
-~12 µs of CPU per request here, uvicorn's httptools protocol with an ASGI app ~40–47 µs
-(bench/README.md, "Choosing the stack"): on one core that difference is run() time.
+protocol it is given: a request through uvicorn's httptools protocol and an ASGI app costs
+several times the CPU of one through this connection, and on one core that difference is
+run() time (bench/README.md, "Choosing the stack").
 
 A connection answers one request at a time, in order. Pipelined requests wait parsed (reading
 pauses while ``MAX_WAITING`` wait, or while the client does not read its answers). Keep-alive
@@ -30,7 +30,8 @@ from bereit import constants as c
 
 from . import logs
 from .app import ServerApp
-from .scoring import HTTPError, Response, ScoreRequest, error_body
+from .responses import HTTPError, Response, error_body
+from .scoring import ScoreRequest
 
 MAX_HEADER_BYTES = 64 * 1024
 MAX_WAITING = 8
@@ -99,11 +100,12 @@ class HttpConnection(asyncio.BufferedProtocol):
         return partial(cls, app, IdleWatch(timeout_keep_alive))
 
     def __init__(self, app: ServerApp, idle: IdleWatch, config, server_state, app_state=None, _loop=None):
-        self.app = app
+        # What each request needs, bound once: the data plane /score is given, the other routes.
+        self.plane, self.other_routes = app.plane, app.other
         self.idle = idle
         self.server_state = server_state  # uvicorn's: open connections, the Date header
         self.loop = _loop or asyncio.get_event_loop()
-        self.limit = app.config.max_request_bytes
+        self.limit = app.plane.config.max_request_bytes
         self.parser = httptools.HttpRequestParser(self)
         # Answer the first of pipelined requests even when it asked to close.
         self.parser.set_dangerous_leniencies(lenient_data_after_close=True)
@@ -238,7 +240,7 @@ class HttpConnection(asyncio.BufferedProtocol):
         """``request`` is now the one being answered; its headers are complete."""
         self.current = request
         if request.path == c.SCORE_PATH:
-            request.score = ScoreRequest.begin(self.app, self._scope(request), self._respond)
+            request.score = ScoreRequest.begin(self.plane, self._scope(request), self._respond)
             if request.score is None:
                 return  # answered from its headers alone
         if request.too_large:
@@ -254,7 +256,7 @@ class HttpConnection(asyncio.BufferedProtocol):
             body, request.chunks = request.body(), []  # run() gets text: the bytes can go now
             request.score.start(body, self.loop)
         else:
-            self._respond(self.app.other(request.method, request.path, request.query))
+            self._respond(self.other_routes(request.method, request.path, request.query))
 
     def _body_too_large(self, request: _Request) -> None:
         self._fail(request, HTTPError(413, "PayloadTooLarge", f"body is over the limit of {self.limit} bytes"))

@@ -1,8 +1,9 @@
-"""Load a seed-style entry script and find out how its run() wants to be called.
+"""Load an entry script written for Azure Machine Learning (v1) — ``init()`` and ``run(data)`` —
+and find out how its run() wants to be called.
 
 Three modes, chosen from the script alone:
 
-- ``text`` (the seeds' default): ``run(body_as_str)``.
+- ``text`` (the default, as in azmlinfsrv): ``run(body_as_str)``.
 - ``typed``: run() carries ``inference-schema`` decorators; the server parses the JSON object
   and calls ``run(**fields)``, and the decorators turn each field into its type (numpy, pandas…).
 - ``raw``: run() carries ``@rawhttp``; it receives an ``AMLRequest``.

@@ -36,8 +36,9 @@ from bereit import constants as c
 
 from . import config as config_mod
 from . import logs
-from .app import ServerApp, create_app
+from .app import create_app
 from .connection import HttpConnection
+from .dataplane import DataPlane
 from .entry import EntryScriptError
 from .fetch import FetchError, fetch
 
@@ -69,9 +70,9 @@ def _loop_thread_waits_its_turn() -> None:
     """Put the calling thread (the event loop's) in Linux's SCHED_BATCH class: when a request
     arrives while run() computes on the same core, the loop no longer preempts run() at once;
     it runs at the end of run()'s time slice (a few ms at most) and then handles everything
-    that arrived together. Same fair share of the CPU, no privilege needed. Measured, one
-    core, 100 rows, 32 connections: 3.4 -> 0.2 context switches and 166 -> 71 loop CPU µs
-    per request, run() back at its in-process cost (bench/README.md)."""
+    that arrived together. Same fair share of the CPU, no privilege needed; far fewer context
+    switches and less loop CPU per request, and run() back at its in-process cost
+    (bench/README.md, "Choosing the stack")."""
     try:
         os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
     except (AttributeError, OSError):
@@ -91,12 +92,12 @@ def _report_init_failure(error: EntryScriptError) -> None:
 class _Server(uvicorn.Server):
     """uvicorn, plus: readiness turns false as soon as SIGTERM arrives."""
 
-    def __init__(self, config: uvicorn.Config, app: ServerApp):
+    def __init__(self, config: uvicorn.Config, plane: DataPlane):
         super().__init__(config)
-        self.bereit_app = app
+        self.plane = plane
 
     def handle_exit(self, sig, frame) -> None:
-        self.bereit_app.draining = True
+        self.plane.draining = True
         super().handle_exit(sig, frame)
 
 
@@ -123,7 +124,7 @@ def serve(config: config_mod.ServerConfig) -> int:
         timeout_graceful_shutdown=(config.scoring_timeout_ms + config.max_queue_wait_ms) / 1000 + 5,
         backlog=2048,
     )
-    server = _Server(uv_config, app)
+    server = _Server(uv_config, app.plane)
 
     def init_failed(error: EntryScriptError) -> None:
         _report_init_failure(error)
@@ -133,8 +134,8 @@ def serve(config: config_mod.ServerConfig) -> int:
         # Everything init() loaded lives as long as the process: keep the GC from rescanning it.
         gc.freeze()
 
-    app.on_init_failed = init_failed
-    app.on_init_finished = init_finished
+    app.plane.on_init_failed = init_failed
+    app.plane.on_init_finished = init_finished
     logs.event(
         logging.INFO,
         "bereit-server starting",

@@ -2,8 +2,8 @@
 
 The per-request counts and histograms are plain numbers kept on the event loop, the only
 thread that answers requests, and turned into Prometheus families when scraped: no lock
-per update (prometheus_client's Counter and Histogram take one per increment; measured
-~2.8 µs of the loop's time per /score request, now ~0.7).
+per update (prometheus_client's Counter and Histogram take one per increment, which cost the
+loop several times as much per /score request; bench/README.md).
 """
 
 from __future__ import annotations

@@ -2,14 +2,13 @@
 
 run() is synchronous user code; it must never block the event loop. Admitted requests go
 straight into one ``SimpleQueue`` and a free thread takes the next one itself, so a busy
-server hands work over without waking the loop between calls (measured: 416 → 236 CPU µs
-per one-row request at 32 connections; see bench/README.md). The answer goes back with
-``call_soon_threadsafe``.
+server hands work over without waking the loop between calls (bench/README.md, "Choosing
+the stack"). The answer goes back with ``call_soon_threadsafe``.
 
 A job still in the queue when its max wait is over is *claimed* by the loop (answered 503)
 and skipped by the threads: whoever draws the first number from the job's ``claim`` counter
-decides. ``next()`` on an ``itertools.count`` is one C call, atomic under the GIL, and a
-quarter of the cost of allocating and acquiring a lock per job.
+decides. ``next()`` on an ``itertools.count`` is one C call, atomic under the GIL, and much
+cheaper than allocating and acquiring a lock per job.
 """
 
 from __future__ import annotations

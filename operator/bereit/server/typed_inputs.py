@@ -2,7 +2,7 @@
 
 ``NumpyParameterType.deserialize_input`` walks a JSON list item by item in Python before it
 calls ``np.array``; for plain numeric dtypes that walk changes nothing and costs more than the
-model (100 rows of 64 floats: ~340 µs of ~880). The decorator passes an ndarray through
+model (bench/README.md). The decorator passes an ndarray through
 untouched, so for those parameters the server builds the array itself with the same dtype and
 the same shape checks and messages; every other parameter type is left to the decorator.
 """

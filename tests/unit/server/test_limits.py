@@ -169,7 +169,7 @@ async def test_a_finished_request_leaves_nothing_for_the_cyclic_gc(tmp_path):
     try:
         for _ in range(20):
             answered = loop.create_future()
-            ScoreRequest.begin(app, scope, answered.set_result).start(b'{"data": [1, 2]}', loop)
+            ScoreRequest.begin(app.plane, scope, answered.set_result).start(b'{"data": [1, 2]}', loop)
             assert (await answered).status == 200
         del answered
         gc.collect()

@@ -270,9 +270,9 @@ async def test_access_log_as_text_is_one_line_with_method_path_status_time_id_an
 async def test_hung_run_makes_readiness_then_liveness_fail(tmp_path, monkeypatch):
     import asyncio
 
-    from bereit.server import app as app_module
+    from bereit.server import dataplane
 
-    monkeypatch.setattr(app_module, "STUCK_EXTRA_S", 1.0)  # stuck: running over 2 × 0.3 + 1 s
+    monkeypatch.setattr(dataplane, "STUCK_EXTRA_S", 1.0)  # stuck: running over 2 × 0.3 + 1 s
     app = started_app(
         tmp_path,
         "import threading\nGATE = threading.Event()\ndef init(): pass\ndef run(d):\n    GATE.wait(30)\n    return 'done'\n",

@@ -1,4 +1,5 @@
-"""Stand-ins for the few Azure ML modules a seed ``score.py`` imports for raw HTTP access.
+"""Stand-ins for the few Azure ML modules a ``score.py`` written for Azure Machine Learning
+(v1) imports for raw HTTP access.
 
 ``from azureml.contrib.services.aml_request import AMLRequest, rawhttp`` and
 ``from azureml.contrib.services.aml_response import AMLResponse`` work unchanged: when the real

@@ -1,9 +1,9 @@
 """``AMLRequest`` and ``@rawhttp``: run() receives the whole HTTP request instead of the body.
 
 The attribute names follow the Flask request that Azure ML passes (``method``, ``headers``,
-``args``, ``get_data()``, ``get_json()``, ``full_path`` …), so a seed script that reads those
-works unchanged. Form and file uploads (``form``, ``files``) are not parsed: read the raw body
-with ``get_data()``.
+``args``, ``get_data()``, ``get_json()``, ``full_path`` …), so a script written for Azure
+Machine Learning (v1) that reads those works unchanged. Form and file uploads (``form``,
+``files``) are not parsed: read the raw body with ``get_data()``.
 """
 
 from __future__ import annotations

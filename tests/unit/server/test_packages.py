@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from bereit import packages
-from bereit.packages import COMPLETE_MARKER, PackageInstallError, ensure_extra_packages, parse_requirements
+from bereit.server import packages
+from bereit.server.packages import COMPLETE_MARKER, PackageInstallError, ensure_extra_packages, parse_requirements
 
 
 def make_wheel(folder: Path, name: str, version: str, body: str) -> Path:
