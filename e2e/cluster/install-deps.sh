@@ -3,9 +3,9 @@
 #
 #   e2e/cluster/install-deps.sh [--no-apt] [--no-images] [PART...]
 #
-# PART is any of: apt helm k8s coredns metrics-server pause images (default: all, helm
-# first). Everything built lands in ~/.cache/bereit/k8s-<version>/bin (see bin-path.sh),
-# stamped with its version, so a second run builds nothing. Non-interactive and idempotent.
+# PART: apt helm k8s coredns metrics-server pause kstatus argocd-health images (default: all,
+# helm first). Everything built lands in ~/.cache/bereit/k8s-<version>/bin (see bin-path.sh),
+# stamped with its version and recipe, so a second run builds nothing. Idempotent.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
@@ -50,10 +50,63 @@ go_build() {
   log "built $out in $((SECONDS - start)) s"
 }
 
+# recipe_key VERSION DIR [EXTRA]: VERSION plus a digest of the build module's files and
+# EXTRA (the ldflags), so a changed recipe at the same version rebuilds instead of keeping a
+# binary built the old way.
+recipe_key() {
+  local version=$1 dir=$CLUSTER_LIB_DIR/build/$2 extra=${3:-}
+  local digest
+  digest=$({ cat "$dir"/go.mod "$dir"/go.sum "$dir"/*.go 2>/dev/null; printf '%s' "$extra"; } | sha256sum)
+  echo "$version-${digest:0:12}"
+}
+
+# require_pin DIR MODULE VERSION: the build module requires MODULE at the version
+# versions.env pins, or the build stops (the two must not drift apart).
+require_pin() {
+  local gomod=$CLUSTER_LIB_DIR/build/$1/go.mod
+  grep -Eq "^[[:space:]]*(require[[:space:]]+)?$2 $3( |$)" "$gomod" ||
+    die "$gomod does not require $2 $3 (versions.env pins it): update one of them"
+}
+
+# Helm as its release is built (helm's Makefile at the tag): the version, commit and tree
+# state `helm version` shows, and the Kubernetes version that helm template, lint and
+# install --dry-run assume without a cluster (.Capabilities.KubeVersion, the chart's
+# kubeVersion check). The Makefile derives the latter from the client-go it builds with:
+# client-go v0.X.Y is Kubernetes 1.X. Without these flags helm says v1.20.
+helm_ldflags() {
+  local client_go major minor x
+  client_go=$(cd "$CLUSTER_LIB_DIR/build/helm" && GOTOOLCHAIN=local GOFLAGS=-mod=mod go list -m -f '{{.Version}}' k8s.io/client-go)
+  client_go=${client_go#v}
+  major=$((${client_go%%.*} + 1))
+  minor=${client_go#*.}
+  minor=${minor%%.*}
+  x="-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION"
+  x+=" -X helm.sh/helm/v3/internal/version.gitCommit=$HELM_GIT_COMMIT"
+  x+=" -X helm.sh/helm/v3/internal/version.gitTreeState=clean"
+  for pkg in helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil; do
+    x+=" -X $pkg.k8sVersionMajor=$major -X $pkg.k8sVersionMinor=$minor"
+  done
+  echo "$x"
+}
+
 build_helm() {
-  go_build helm "$HELM_VERSION" helm \
-    "-X helm.sh/helm/v3/internal/version.version=$HELM_VERSION" helm.sh/helm/v3/cmd/helm
+  local flags
+  require_pin helm helm.sh/helm/v3 "$HELM_VERSION"
+  flags=$(helm_ldflags)
+  go_build helm "$(recipe_key "$HELM_VERSION" helm "$flags")" helm "$flags" helm.sh/helm/v3/cmd/helm
   log "helm: $BIN_DIR/helm"
+}
+
+# Tools of the GitOps checks: kstatus (Flux's health library) and argocd-health (Argo CD's
+# Lua runtime for the chart's health checks); small modules of our own under build/.
+build_kstatus() {
+  require_pin kstatus sigs.k8s.io/cli-utils "$KSTATUS_VERSION"
+  go_build kstatus "$(recipe_key "$KSTATUS_VERSION" kstatus)" kstatus "" .
+}
+
+build_argocd_health() {
+  require_pin argocd-health github.com/yuin/gopher-lua "$GOPHER_LUA_VERSION"
+  go_build argocd-health "$(recipe_key "$GOPHER_LUA_VERSION" argocd-health)" argocd-health "" .
 }
 
 # Version stamps that `kubectl version` and the API server's /version report; without them
@@ -133,13 +186,13 @@ main() {
       --no-apt) apt=0 ;;
       --no-images) images=0 ;;
       -h | --help) sed -n '2,9p' "$0"; exit 0 ;;
-      apt | helm | k8s | coredns | metrics-server | pause | images) parts+=("$1") ;;
+      apt | helm | k8s | coredns | metrics-server | pause | kstatus | argocd-health | images) parts+=("$1") ;;
       *) die "unknown argument '$1' (see --help)" ;;
     esac
     shift
   done
   if ((${#parts[@]} == 0)); then
-    parts=(helm k8s pause coredns metrics-server)
+    parts=(helm k8s pause coredns metrics-server kstatus argocd-health)
     ((apt)) && parts=(apt "${parts[@]}")
     ((images)) && parts+=(images)
   fi
@@ -154,6 +207,8 @@ main() {
       coredns) build_coredns ;;
       metrics-server) build_metrics_server ;;
       pause) build_pause ;;
+      kstatus) build_kstatus ;;
+      argocd-health) build_argocd_health ;;
       images) build_images ;;
     esac
   done

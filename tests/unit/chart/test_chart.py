@@ -10,18 +10,22 @@ import json
 
 import kubernetes_validate
 import pytest
+
 from bereit import __version__
 from bereit.api import ComputeTarget, InferenceService, Model
 from bereit.constants import (
+    COMPUTE_TARGET_KIND,
+    GROUP,
+    INFERENCE_SERVICE_KIND,
     LABEL_MANAGED_BY,
     LABEL_PART_OF,
     MANAGED_BY,
     METRICS_PATH,
+    MODEL_KIND,
     PART_OF,
 )
 from bereit.render.context import ResolvedService, RuntimeSettings
 from bereit.render.service import render_service
-
 from tests.unit.chart.helm import CHART, KUBE_VERSION, NAMESPACE, find, only, yaml
 from tests.unit.specs import compute_target_body, inference_service_body, model_body
 
@@ -34,6 +38,7 @@ VALUE_SETS = {
     "namespaced-ha": {"watchNamespaces": ["team-a"], "replicas": 2},
     "service-monitor": {"serviceMonitor.enabled": True, "serviceMonitor.labels": {"release": "prometheus"}},
     "crds-off": {"crds.enabled": False},
+    "argocd-health": {"argocd.healthChecks.enabled": True},
     "everything-set": {
         "image.repository": "registry.example.com/ml/bereit-operator",
         "image.tag": "1.2.3",
@@ -346,6 +351,7 @@ def test_an_existing_service_account_can_be_used(chart):
         ({"serviceMonitor.interval": "soon"}, "interval"),
         ({"resources.requests": {"cpu": "lots"}}, "cpu"),
         ({"rbac.create": True, "rbac.extra": 1}, "extra"),
+        ({"argocd.healthChecks.enabled": "yes"}, "enabled"),
     ],
 )
 def test_bad_values_are_refused_naming_the_field(chart, values, complaint):
@@ -365,3 +371,18 @@ def test_every_setting_the_chart_passes_is_one_the_operator_reads(chart, name):
     assert passed.keys() <= known, passed.keys() - known
     # And the operator accepts the values as given.
     Settings(**{key.removeprefix("BEREIT_").lower(): value for key, value in passed.items()})
+
+
+def test_argocd_health_checks_are_off_unless_asked_for(chart):
+    assert not find(rendered(chart, "defaults"), "ConfigMap", name=f"{FULLNAME}-argocd-health")
+
+
+def test_argocd_health_checks_ship_the_tested_script_under_argocd_cm_keys_for_every_kind(chart):
+    """The keys Argo CD reads (resource.customizations.health.<group>_<kind>), one per CRD kind,
+    each holding charts/bereit/argocd/health.lua as tests/unit/gitops runs it."""
+    config_map = only(rendered(chart, "argocd-health"), "ConfigMap", name=f"{FULLNAME}-argocd-health", namespace=NAMESPACE)
+    script = (CHART / "argocd" / "health.lua").read_text()
+    kinds = {crd["spec"]["names"]["kind"] for crd in find(rendered(chart, "defaults"), "CustomResourceDefinition")
+             if crd["spec"]["group"] == GROUP}
+    assert kinds == {MODEL_KIND, INFERENCE_SERVICE_KIND, COMPUTE_TARGET_KIND}
+    assert config_map["data"] == {f"resource.customizations.health.{GROUP}_{kind}": script for kind in kinds}
