@@ -307,7 +307,7 @@ def test_dry_run_manifests_are_accepted_by_the_api_server(cli, files, kube_api, 
 
 def test_crds_missing_is_explained(kubeconfig: str, capsys, namespace: str):
     """A cluster without bereit's CRDs: asking for a kind the server does not know."""
-    from bereit.cli import kube as cli_kube
+    from bereit.cli import cluster as cli_kube
 
     kube = cli_kube.Cluster(cli_kube.Target(namespace=namespace, kubeconfig=kubeconfig))
     error = None

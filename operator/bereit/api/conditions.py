@@ -5,6 +5,10 @@ TRUE, FALSE, UNKNOWN = "True", "False", "Unknown"
 
 # Every kind: True when it is usable (a service: rolled out and every replica ready).
 READY = "Ready"
+# Every kind, next to Ready, as kstatus (Flux, kubectl wait) and Argo CD read them: at most one
+# is True. Reconciling while a change is on its way; Stalled when progress needs the user.
+RECONCILING = "Reconciling"
+STALLED = "Stalled"
 
 # InferenceService: the steps of a reconcile, in order; Ready sums them up.
 SPEC_VALID = "SpecValid"

@@ -80,7 +80,7 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
         target = ComputeTarget.model_validate(without_status(body))
     except ValidationError as error:
         verdict = Verdict(READY, FALSE, "InvalidSpec", describe_validation_error(error))
-        status = {"observedGeneration": generation, "conditions": conditions.merge(old.get("conditions"), [verdict], generation)}
+        status = {"observedGeneration": generation, "conditions": conditions.merge(old.get("conditions"), _with_progress(verdict), generation)}
         if await op.write_status(body, status):
             await op.event(body, "Warning", "InvalidSpec", verdict.message)
         return
@@ -92,10 +92,17 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
         "vcpus": format_cores(float(measured.vcpus)),
         "memory": format_bytes(measured.memory),
         "requestedVcpus": format_cores(float(op.ledger.reserved(namespace, name))),
-        "conditions": conditions.merge(old.get("conditions"), [verdict], generation),
+        "conditions": conditions.merge(old.get("conditions"), _with_progress(verdict), generation),
     }
     if await op.write_status(body, status):
         for changed in conditions.transitions(old.get("conditions"), status["conditions"]):
+            if changed["type"] != READY:
+                continue
             kind = "Normal" if changed["status"] == "True" else "Warning"
             await op.event(body, kind, changed["reason"], changed["message"])
             log.info("ComputeTarget %s/%s: %s", namespace, name, changed["message"])
+
+
+def _with_progress(ready: Verdict) -> list[Verdict]:
+    """A target that is not Ready waits for nodes or a spec fix: the user must act."""
+    return [ready, *conditions.progress_verdicts(ready, stalled=not ready.ok)]

@@ -18,6 +18,8 @@ from bereit.api.conditions import (
     FALSE,
     MODELS_RESOLVED,
     READY,
+    RECONCILING,
+    STALLED,
     SPEC_VALID,
     TRUE,
     UNKNOWN,
@@ -120,6 +122,25 @@ def ready_verdict(verdicts: list[Verdict]) -> Verdict:
         if not verdict.ok:
             return Verdict(READY, FALSE if verdict.status == FALSE else UNKNOWN, verdict.reason, verdict.message)
     return Verdict(READY, TRUE, "Healthy", "the current generation is rolled out and every replica is ready")
+
+
+# A service blocked for one of these reasons moves on by itself (a Model still being registered).
+SETTLING_REASONS = frozenset({"ModelNotReady", "NotChecked"})
+
+
+def progress_verdicts(ready: Verdict, stalled: bool) -> list[Verdict]:
+    """Reconciling and Stalled beside Ready (kstatus conventions): Ready True → both False; else
+    Stalled True with Ready's reason when the user must act, otherwise Reconciling True."""
+    if ready.ok:
+        return [Verdict(RECONCILING, FALSE, "Reconciled", ready.message), Verdict(STALLED, FALSE, "NotStalled", "")]
+    if stalled:
+        return [Verdict(RECONCILING, FALSE, "Stalled", "waiting for a change that fixes the problem"), Verdict(STALLED, TRUE, ready.reason, ready.message)]
+    return [Verdict(RECONCILING, TRUE, ready.reason, ready.message), Verdict(STALLED, FALSE, "NotStalled", "")]
+
+
+def service_stalled(state: State, ready: Verdict) -> bool:
+    """A Failed or Unhealthy service needs the user, unless what blocks it settles by itself."""
+    return state in (State.FAILED, State.UNHEALTHY) and ready.reason not in SETTLING_REASONS
 
 
 def derive_state(verdicts: list[Verdict]) -> State:

@@ -312,7 +312,7 @@ async def finish(step: Pass, service: InferenceService | None, target: ComputeTa
     verdicts = step.verdicts
     ready = conditions.ready_verdict(verdicts)
     state = conditions.derive_state(verdicts)
-    all_verdicts = [*verdicts, ready]
+    all_verdicts = [*verdicts, ready, *conditions.progress_verdicts(ready, conditions.service_stalled(state, ready))]
     status: dict[str, Any] = {
         "observedGeneration": step.generation,
         "state": state.value,

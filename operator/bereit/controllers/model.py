@@ -112,7 +112,7 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
         "observedGeneration": generation,
         "modelName": model_name,
         "usedBy": users,
-        "conditions": conditions.merge(old.get("conditions"), [ready, in_use], generation),
+        "conditions": conditions.merge(old.get("conditions"), [ready, in_use, *conditions.progress_verdicts(ready, stalled=not ready.ok)], generation),
     }
     if await op.write_status(body, status):
         for changed in conditions.transitions(old.get("conditions"), status["conditions"]):
