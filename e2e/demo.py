@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""bereit's main job, from a fresh machine: a cluster, the images, the chart, the seeds' digits
+"""bereit's main job, from a fresh machine: a cluster, the images, the chart, Azure Machine Learning's digits
 model deployed as a scoring web service, and held-out digits scored with its key.
 
     make demo                       # python3 -m e2e.demo
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
     progress = Progress(total=STEPS)
     show = progress.note
-    print("bereit demo: the seeds' digits model as a scoring web service", flush=True)
+    print("bereit demo: Azure Machine Learning's digits model as a scoring web service", flush=True)
     try:
         run(args, progress, show)
     except WorkflowError as error:

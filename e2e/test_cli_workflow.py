@@ -1,4 +1,4 @@
-"""The seeds' whole workflow through the bereit command, on a cluster where pods really run:
+"""Azure Machine Learning's whole workflow through the bereit command, on a cluster where pods really run:
 
 compute create → model register (v1, v2: local files become images the node has) → deploy
 from Azure ML's inferenceconfig.json / deploymentconfig.json → service run → keys →
@@ -61,7 +61,7 @@ DEPLOYMENT_CONFIG = {
     "maxConcurrentRequestsPerContainer": 2,
     "livenessProbeRequirements": {"periodSeconds": 10, "initialDelaySeconds": 10, "timeoutSeconds": 2, "successThreshold": 1, "failureThreshold": 3},
     "tags": {"seed": "workflow"},
-    "description": "factor model, seed workflow through the CLI",
+    "description": "factor model, Azure Machine Learning workflow through the CLI",
 }
 
 
@@ -167,6 +167,9 @@ def _operator_process(e2e_cluster, e2e_namespace: str, tmp_path: Path) -> Iterat
 def bereit(e2e_cluster, e2e_namespace: str, tmp_path: Path):
     """The real command (a new process each time) in the test's namespace and folder."""
     env = {**os.environ, "KUBECONFIG": str(e2e_cluster.kubeconfig), "BEREIT_NAMESPACE": e2e_namespace, "BEREIT_BASE_IMAGE": BASE_IMAGE}
+    node_containerd = e2e_cluster.state_dir / "containerd" / "containerd.sock"
+    if node_containerd.exists():  # the local cluster's node runs on this machine: images go into its containerd
+        env["CONTAINERD_ADDRESS"] = str(node_containerd)
 
     def call(*args: str, check: bool = True, timeout: float = 600) -> subprocess.CompletedProcess:
         result = subprocess.run(
@@ -208,7 +211,7 @@ def _score(bereit, service: str, data: list[int], timeout: float = 120) -> list[
 
 
 def test_seed_workflow_through_the_cli(bereit, operator_process, tmp_path: Path, e2e_cluster, e2e_namespace: str):
-    # Files as the seeds lay them out: a source folder, the two Azure ML config files, models.
+    # Files as Azure Machine Learning lays them out: a source folder, the two Azure ML config files, models.
     (tmp_path / "src").mkdir()
     (tmp_path / "src" / "score.py").write_text(SCORE_PY)
     (tmp_path / "inferenceconfig.json").write_text(json.dumps(INFERENCE_CONFIG))
@@ -224,7 +227,7 @@ def test_seed_workflow_through_the_cli(bereit, operator_process, tmp_path: Path,
     assert ready["status"] == "True", ready
     steps.done("compute create (DevTest verdict)")
 
-    # A registered file lands at $AZUREML_MODEL_DIR/model.json, as in the seeds.
+    # A registered file lands at $AZUREML_MODEL_DIR/model.json, as in Azure Machine Learning.
     first = json.loads(bereit("model", "register", "-n", "factor", "-p", "v1/model.json", "--tag", "factor=2", "-o", "json").stdout)
     second = json.loads(bereit("model", "register", "-n", "factor", "-p", "v2/model.json", "-o", "json").stdout)
     assert (first["spec"]["version"], second["spec"]["version"]) == (1, 2)

@@ -1,4 +1,4 @@
-"""The seeds' whole workflow on a cluster where pods really run, one step after the other:
+"""Azure Machine Learning's whole workflow on a cluster where pods really run, one step after the other:
 
 helm install → DevTest ComputeTarget Ready → register Model v1 → deploy → Healthy → POST
 /score with the key predicts the held-out digits → swagger served → no key / wrong key 401 →

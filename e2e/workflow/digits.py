@@ -1,4 +1,4 @@
-"""The seeds' digits tutorial as the workflow deploys it: training, manifests, status checks.
+"""Azure Machine Learning's digits tutorial as the workflow deploys it: training, manifests, status checks.
 
 The manifests are the ones in examples/ (read from there, so the demo deploys what a user
 reads), put into one namespace.

@@ -53,7 +53,7 @@ def request(url: str, body: bytes | None = None, key: str | None = None, timeout
 
 
 def score(url: str, key: str | None, rows: Sequence[Sequence[float]], timeout: float = 60) -> list:
-    """POST rows as the seeds' tutorial does ({"data": rows}); the predictions, or an error."""
+    """POST rows as Azure Machine Learning's tutorial does ({"data": rows}); the predictions, or an error."""
     reply = request(url, json.dumps({"data": [list(r) for r in rows]}).encode(), key, timeout)
     if reply.status != 200:
         raise WorkflowError(f"POST {url} answered {reply.status}: {reply.body[:500].decode(errors='replace')}")

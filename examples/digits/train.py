@@ -1,4 +1,4 @@
-"""Train the seeds' image classifier (the MNIST tutorial with scikit-learn), offline.
+"""Train Azure Machine Learning's image classifier (the MNIST tutorial with scikit-learn), offline.
 
 The tutorial trains a LogisticRegression on MNIST (28×28 images) downloaded from Azure Open
 Datasets. Here the same kind of model learns scikit-learn's bundled digits (8×8 images, the

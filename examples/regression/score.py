@@ -1,9 +1,9 @@
 #example: scikit-learn and Swagger
-# The seeds' entry script (how-to-deploy-and-where) with two changes so it runs outside Azure:
+# Azure Machine Learning's entry script (how-to-deploy-and-where) with two changes so it runs outside Azure:
 # joblib is imported directly (sklearn.externals.joblib is gone since scikit-learn 0.23), and the
 # model path comes from AZUREML_MODEL_DIR instead of the azureml SDK's Model.get_model_path.
 # The input sample holds floats: inference-schema converts every request to the sample's dtype,
-# and the seeds' integer sample would cut the diabetes features (about ±0.1) down to 0.
+# and Azure Machine Learning's integer sample would cut the diabetes features (about ±0.1) down to 0.
 import json
 import os
 import numpy as np

@@ -1,6 +1,6 @@
-"""Train the seeds' regression model (Ridge, sklearn_regression_model.pkl), offline.
+"""Train Azure Machine Learning's regression model (Ridge, sklearn_regression_model.pkl), offline.
 
-The seeds' swagger example serves a scikit-learn Ridge regression that takes rows of ten
+Azure Machine Learning's swagger example serves a scikit-learn Ridge regression that takes rows of ten
 numbers. scikit-learn's bundled diabetes data has ten features per patient, so the model
 learns from it here: nothing is downloaded.
 

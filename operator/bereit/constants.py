@@ -45,7 +45,7 @@ LABEL_SERVICE = "bereit.dev/inference-service"
 PART_OF = "bereit"
 MANAGED_BY = "bereit-operator"
 
-# Keys Secret: one per InferenceService, data keys named as in the seeds' get_keys().
+# Keys Secret: one per InferenceService, data keys named as in Azure Machine Learning' get_keys().
 KEYS_SECRET_SUFFIX = "-keys"
 PRIMARY_KEY = "primaryKey"
 SECONDARY_KEY = "secondaryKey"

@@ -1,4 +1,4 @@
-"""ComputeTarget: the pool of nodes InferenceServices run on, with the seeds' vCPU checks."""
+"""ComputeTarget: the pool of nodes InferenceServices run on, with Azure Machine Learning's vCPU checks."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ class Purpose(StrEnum):
     FAST_PROD = "FastProd"
 
 
-# The seeds' cluster sizes: a production cluster needs 12 vCPUs, a dev-test one 2.
+# Azure Machine Learning's cluster sizes: a production cluster needs 12 vCPUs, a dev-test one 2.
 MINIMUM_VCPUS = {Purpose.DEV_TEST: 2, Purpose.FAST_PROD: 12}
 
 
@@ -123,7 +123,7 @@ class ComputeTargetStatus(ApiModel):
 
 
 class ComputeTarget(Resource):
-    """A pool of nodes that InferenceServices run on, checked against the seeds' vCPU minimums."""
+    """A pool of nodes that InferenceServices run on, checked against Azure Machine Learning's vCPU minimums."""
 
     api_version: Literal["bereit.dev/v1alpha1"] = Field(default=API_VERSION)
     kind: Literal["ComputeTarget"] = Field(default=COMPUTE_TARGET_KIND)

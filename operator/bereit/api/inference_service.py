@@ -27,7 +27,7 @@ from bereit.constants import API_VERSION, INFERENCE_SERVICE_KIND
 MAX_NAME_LENGTH = 50
 # ConfigMaps hold at most 1 MiB; leave room for metadata.
 MAX_INLINE_CODE_BYTES = 900 * 1024
-# Inline files may sit in folders (the seeds' x/y/score.py); each part must be a valid ConfigMap key.
+# Inline files may sit in folders (Azure Machine Learning's x/y/score.py); each part must be a valid ConfigMap key.
 INLINE_PATH_PATTERN = r"[-._a-zA-Z0-9]+(/[-._a-zA-Z0-9]+)*"
 RESERVED_ENV_PREFIXES = ("BEREIT_", "AZUREML_")
 DEFAULT_CPU = "0.1"
@@ -122,7 +122,7 @@ class EnvVar(ApiModel):
 
 
 class Environment(ApiModel):
-    """The runtime the entry script runs in: the seeds' environment or custom base image."""
+    """The runtime the entry script runs in: Azure Machine Learning's environment or custom base image."""
 
     image: str | None = Field(
         default=None,
@@ -152,7 +152,7 @@ class Environment(ApiModel):
 
 
 class Inference(ApiModel):
-    """The seeds' inference configuration: entry script, its code and its environment."""
+    """Azure Machine Learning's inference configuration: entry script, its code and its environment."""
 
     entry_script: str = Field(
         description="The scoring script with init() and run(data), relative to the code folder, e.g. score.py.",
@@ -315,7 +315,7 @@ class Scoring(ApiModel):
 
 
 class LivenessProbe(ApiModel):
-    """The seeds' liveness probe settings; GET / on the scoring port."""
+    """Azure Machine Learning's liveness probe settings; GET / on the scoring port."""
 
     period_seconds: int = Field(default=10, description="How often to probe.", ge=1, le=3600)
     initial_delay_seconds: int = Field(default=310, description="Wait before the first probe.", ge=0, le=3600)
@@ -343,7 +343,7 @@ class Telemetry(ApiModel):
 
 
 class InferenceServiceSpec(ApiModel):
-    """The seeds' deployment configuration: models, code, resources, scaling, auth and limits."""
+    """Azure Machine Learning's deployment configuration: models, code, resources, scaling, auth and limits."""
 
     model_config = ApiModel.model_config | {
         "json_schema_extra": cel_rules(

@@ -1,1 +1,1 @@
-"""`bereit`: the seeds' workflow from a terminal. Entry point: bereit.cli.main:main."""
+"""`bereit`: Azure Machine Learning's workflow from a terminal. Entry point: bereit.cli.main:main."""

@@ -1,4 +1,4 @@
-"""The `bereit` command: the seeds' model workflow (register, deploy, run, keys, update, delete)
+"""The `bereit` command: Azure Machine Learning's model workflow (register, deploy, run, keys, update, delete)
 on any Kubernetes cluster, producing the same resources `kubectl apply` and GitOps use."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Models as the seeds number them: one modelName, versions 1, 2, 3 … each a Model object."""
+"""Models as Azure Machine Learning numbers them: one modelName, versions 1, 2, 3 … each a Model object."""
 
 from __future__ import annotations
 

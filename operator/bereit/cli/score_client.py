@@ -1,4 +1,4 @@
-"""`bereit service run`: one scoring request, as the seeds' service.run(input_data) sends it.
+"""`bereit service run`: one scoring request, as Azure Machine Learning's service.run(input_data) sends it.
 
 The scoring URI in the status names the Service inside the cluster, which a laptop usually
 cannot reach; then the request goes through a port-forward to a ready replica, over the

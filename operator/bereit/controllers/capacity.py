@@ -112,7 +112,7 @@ def _nodes(count: int) -> str:
 
 
 def target_verdict(target: ComputeTarget, capacity: TargetCapacity) -> Verdict:
-    """The Ready condition: the seeds' minimum vCPUs for the target's purpose."""
+    """The Ready condition: Azure Machine Learning's minimum vCPUs for the target's purpose."""
     purpose = Purpose(target.spec.purpose)
     minimum = MINIMUM_VCPUS[purpose]
     found = f"{_nodes(capacity.nodes)} {'has' if capacity.nodes == 1 else 'have'} {format_cores(float(capacity.vcpus))} vCPUs"

@@ -30,7 +30,7 @@ def render_autoscaler(resolved: ResolvedService) -> dict | None:
                     },
                 }
             ],
-            # refreshSeconds (the seeds' autoscale_refresh_seconds) is how often the count may change.
+            # refreshSeconds (Azure Machine Learning's autoscale_refresh_seconds) is how often the count may change.
             "behavior": {
                 "scaleUp": {
                     "stabilizationWindowSeconds": 0,

@@ -1,6 +1,6 @@
 """How model files reach a replica: init containers and volumes, per source scheme.
 
-Layout as in the seeds: one model → AZUREML_MODEL_DIR is <models>/<name>/<version>;
+Layout as in Azure Machine Learning: one model → AZUREML_MODEL_DIR is <models>/<name>/<version>;
 several → AZUREML_MODEL_DIR is <models>, holding <name>/<version> for each.
 """
 

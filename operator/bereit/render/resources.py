@@ -1,4 +1,4 @@
-"""Per-replica resources: the service's own, else its ComputeTarget's defaults, else the seeds'."""
+"""Per-replica resources: the service's own, else its ComputeTarget's defaults, else Azure Machine Learning's."""
 
 from __future__ import annotations
 

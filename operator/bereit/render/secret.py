@@ -1,4 +1,4 @@
-"""The keys Secret: primaryKey and secondaryKey, as the seeds' get_keys() returns them.
+"""The keys Secret: primaryKey and secondaryKey, as Azure Machine Learning's get_keys() returns them.
 
 The controller creates it once with random keys and never re-renders it on update, so keys
 survive every change of the service. Regenerating a key replaces only that key.

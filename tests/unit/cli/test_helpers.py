@@ -44,16 +44,25 @@ def test_pairs_keep_equals_signs_in_values():
     [
         (Load.AUTO, "registry.example.com/team", "prod", Load.REGISTRY),
         (Load.AUTO, None, "kind-bereit", Load.KIND),
-        (Load.AUTO, None, "bereit-local", Load.LOCAL),
         (Load.NONE, None, "prod", Load.NONE),
         (Load.LOCAL, "r.example.com", "prod", Load.LOCAL),
     ],
 )
-def test_how_images_reach_the_cluster(how, registry, context, chosen):
+def test_how_images_reach_the_cluster(how, registry, context, chosen, monkeypatch):
+    monkeypatch.delenv("CONTAINERD_ADDRESS", raising=False)
     assert choose(how, registry, context) == chosen
 
 
-def test_unknown_cluster_without_registry_asks_for_one():
+def test_auto_load_follows_the_registry_the_kind_context_or_a_local_containerd(monkeypatch):
+    monkeypatch.delenv("CONTAINERD_ADDRESS", raising=False)
+    assert choose(Load.AUTO, "r.example.com", "kind-x") == Load.REGISTRY
+    assert choose(Load.AUTO, None, "kind-x") == Load.KIND
+    monkeypatch.setenv("CONTAINERD_ADDRESS", "/run/k3s/containerd/containerd.sock")
+    assert choose(Load.AUTO, None, "default") == Load.LOCAL
+
+
+def test_unknown_cluster_without_registry_asks_for_one(monkeypatch):
+    monkeypatch.delenv("CONTAINERD_ADDRESS", raising=False)
     with pytest.raises(BadInput, match="pass --registry HOST"):
         choose(Load.AUTO, None, "aks-prod")
     with pytest.raises(BadInput, match="--load registry needs --registry"):

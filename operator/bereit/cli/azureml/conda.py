@@ -1,4 +1,4 @@
-"""A conda environment file (the seeds' myenv.yml) as pip requirements for environment.pythonPackages.
+"""A conda environment file (Azure Machine Learning's myenv.yml) as pip requirements for environment.pythonPackages.
 
 bereit's runtime installs extra packages with pip, so the pip section is taken as is and conda
 packages are converted to the pip requirement of the same name, each conversion reported.

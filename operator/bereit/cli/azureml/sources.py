@@ -1,4 +1,4 @@
-"""The seeds' sourceDirectory as the service's inline code (stored by the operator in a ConfigMap)."""
+"""Azure Machine Learning's sourceDirectory as the service's inline code (stored by the operator in a ConfigMap)."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def read_code(folder: Path, entry_script: str, source: str) -> dict[str, str]:
 
 
 def read_single(script: Path, source: str) -> dict[str, str]:
-    """Without a sourceDirectory the seeds deploy the entry script alone."""
+    """Without a sourceDirectory Azure Machine Learning deploys the entry script alone."""
     try:
         text = script.read_text(encoding="utf-8")
     except UnicodeDecodeError:

@@ -1,4 +1,4 @@
-"""bereit compute create | list | show | delete — the seeds' AKS compute targets, as node pools."""
+"""bereit compute create | list | show | delete — Azure Machine Learning's AKS compute targets, as node pools."""
 
 from __future__ import annotations
 

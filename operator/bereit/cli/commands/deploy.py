@@ -1,4 +1,4 @@
-"""bereit deploy — the seeds' `az ml model deploy`, from Azure ML's files or bereit's own manifest."""
+"""bereit deploy — Azure Machine Learning's `az ml model deploy`, from Azure ML's files or bereit's own manifest."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def deploy(
 ) -> None:
     """Deploy models as a scoring web service.
 
-    Reads Azure ML's inference and deployment configuration files as the seeds write them
+    Reads Azure ML's inference and deployment configuration files as Azure Machine Learning writes them
     (or -f with bereit's own manifest); every key either takes effect or is named in a
     warning. With --wait (the default) it follows the service until it is Healthy and
     prints the scoring URI; a failure prints the reason and exits 1.

@@ -1,4 +1,4 @@
-"""bereit model register | list | show | delete — the seeds' `az ml model …`."""
+"""bereit model register | list | show | delete — Azure Machine Learning's `az ml model …`."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""bereit package — the seeds' Model.package: model, code and packages in one Docker image."""
+"""bereit package — Azure Machine Learning's Model.package: model, code and packages in one Docker image."""
 
 from __future__ import annotations
 

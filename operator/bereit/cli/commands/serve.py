@@ -1,4 +1,4 @@
-"""bereit serve — the seeds' local deployment (LocalWebservice, azmlinfsrv): bereit-server on this machine."""
+"""bereit serve — Azure Machine Learning's local deployment (LocalWebservice, azmlinfsrv): bereit-server on this machine."""
 
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ def serve(
     inference_config: Annotated[Optional[Path], typer.Option("--ic", "--inference-config-file", "-ic", help="Azure ML inference config: the entry script (and its source folder) to serve.")] = None,
     deployment_config: Annotated[Optional[Path], typer.Option("--dc", "--deploy-config-file", "-dc", help="Azure ML deployment config: scoring timeout, concurrency, queue wait.")] = None,
     model_dir: Annotated[Optional[Path], typer.Option("--model-dir", "-p", help="Folder AZUREML_MODEL_DIR points to (the registered model's files).")] = None,
-    port: Annotated[int, typer.Option("--port", help="Port to listen on (the seeds' LocalWebservice uses 8890).")] = 8080,
+    port: Annotated[int, typer.Option("--port", help="Port to listen on (Azure Machine Learning's LocalWebservice uses 8890).")] = 8080,
     auth_mode: Annotated[str, typer.Option("--auth-mode", help="none (default here), key (with --keys-dir) or token.")] = "none",
 ) -> None:
     """Serve an entry script on this machine for debugging, as the service would in a replica.

@@ -1,4 +1,4 @@
-"""bereit service … — the seeds' Webservice object: state, logs, run, keys, update, delete."""
+"""bereit service … — Azure Machine Learning's Webservice object: state, logs, run, keys, update, delete."""
 
 from __future__ import annotations
 
@@ -61,7 +61,7 @@ def _wanted_models(service: dict[str, Any]) -> str:
 
 
 def summary(service: dict[str, Any]) -> None:
-    """What the seeds print after deploying: state, scoring URI, swagger URI, and why not Healthy."""
+    """What Azure Machine Learning prints after deploying: state, scoring URI, swagger URI, and why not Healthy."""
     status = service.get("status") or {}
     spec = service.get("spec") or {}
     auth = spec.get("auth") or {}
@@ -142,7 +142,7 @@ def logs(
     context: Context = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
-    """Print the replicas' logs (the seeds' service.get_logs()), init steps included."""
+    """Print the replicas' logs (Azure Machine Learning's service.get_logs()), init steps included."""
     kube = connect(namespace, context, kubeconfig)
     kube.get(INFERENCE_SERVICE_KIND, name)
     pods = kube.list_pods(f"{LABEL_SERVICE}={name}")
@@ -212,7 +212,7 @@ def run(
     context: Context = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
-    """Score: POST the data to the service with its key (the seeds' service.run(input_data))."""
+    """Score: POST the data to the service with its key (Azure Machine Learning's service.run(input_data))."""
     body = _body(data)
     if content_type == "application/json":
         try:
@@ -273,7 +273,7 @@ def token(
     kubeconfig: Kubeconfig = None,
     fmt: Output = Format.TABLE,
 ) -> None:
-    """Print a short-lived access token for a service with token auth (the seeds' get_token())."""
+    """Print a short-lived access token for a service with token auth (Azure Machine Learning's get_token())."""
     kube = connect(namespace, context, kubeconfig)
     service = kube.get(INFERENCE_SERVICE_KIND, name)
     if not ((service.get("spec") or {}).get("auth") or {}).get("tokenAuth"):
@@ -295,7 +295,7 @@ def keys(
     kubeconfig: Kubeconfig = None,
     fmt: Output = Format.TABLE,
 ) -> None:
-    """Print the service's primary and secondary keys (the seeds' get_keys())."""
+    """Print the service's primary and secondary keys (Azure Machine Learning's get_keys())."""
     kube = connect(namespace, context, kubeconfig)
     service = kube.get(INFERENCE_SERVICE_KIND, name)
     new = {k: v for k, v in {PRIMARY_KEY: set_primary, SECONDARY_KEY: set_secondary}.items() if v is not None}
@@ -325,7 +325,7 @@ def regen_key(
     kubeconfig: Kubeconfig = None,
     fmt: Output = Format.TABLE,
 ) -> None:
-    """Regenerate one key; the other keeps working (the seeds' regen_key)."""
+    """Regenerate one key; the other keeps working (Azure Machine Learning's regen_key)."""
     choice = which.lower().removesuffix("key").removesuffix("-")
     if choice not in ("primary", "secondary"):
         raise BadInput(f"{which!r}: say primary or secondary")
@@ -366,7 +366,7 @@ def update(
     kubeconfig: Kubeconfig = None,
     fmt: Output = Format.TABLE,
 ) -> None:
-    """Serve other model versions or settings; the URL and the keys stay (the seeds' service.update)."""
+    """Serve other model versions or settings; the URL and the keys stay (Azure Machine Learning's service.update)."""
     if not (models or inference_config or deployment_config):
         raise BadInput("say what to change: -m NAME:VERSION, --ic FILE and/or --dc FILE")
     refs = [parse_model_ref(m) for m in models or []]
@@ -419,7 +419,7 @@ def delete(
     context: Context = None,
     kubeconfig: Kubeconfig = None,
 ) -> None:
-    """Delete a service and everything it owns (the seeds' service.delete())."""
+    """Delete a service and everything it owns (Azure Machine Learning's service.delete())."""
     kube = connect(namespace, context, kubeconfig)
     kube.delete(INFERENCE_SERVICE_KIND, name)
     if wait:

@@ -4,11 +4,12 @@ How, chosen with `--load` (default `auto`):
 - `registry`: tag it under `--registry` (or $BEREIT_REGISTRY) and `docker push` it; for every
   real cluster. `auto` picks it whenever a registry is given.
 - `kind`: `kind load docker-image` into the kind cluster of the current context (kind-NAME).
-- `local`: import it into the node's containerd of bereit's own local cluster
-  (e2e/cluster, context `bereit-local`): `docker save | ctr images import`.
+- `local`: import it into the containerd of a node on this machine (a single-node cluster
+  such as k3s or kubeadm on this host): `docker save | ctr images import`, at the socket
+  `$CONTAINERD_ADDRESS` names (the variable ctr itself reads).
 - `none`: the cluster can already pull the image as it is named.
-`auto` without a registry picks kind or local from the context's name and otherwise refuses,
-saying which flag to add: pushing somewhere by guess would be worse.
+`auto` without a registry picks kind for a `kind-*` context, local when `$CONTAINERD_ADDRESS`
+is set, and otherwise refuses, saying which flag to add: pushing somewhere by guess would be worse.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from pathlib import Path
 
 from bereit.cli.errors import BadInput, CliError
 
-LOCAL_CONTEXT = "bereit-local"  # written by e2e/cluster/pki.sh
+CONTAINERD_ADDRESS = "CONTAINERD_ADDRESS"
 KIND_PREFIX = "kind-"
 
 
@@ -42,11 +43,12 @@ def choose(how: Load, registry: str | None, context: str) -> Load:
         return Load.REGISTRY
     if context.startswith(KIND_PREFIX):
         return Load.KIND
-    if context == LOCAL_CONTEXT:
+    if os.environ.get(CONTAINERD_ADDRESS):
         return Load.LOCAL
     raise BadInput(
         f"cannot tell how the nodes of context {context!r} get the model image: pass --registry "
-        "HOST[/PATH] to push it there, or --load kind|local|none"
+        f"HOST[/PATH] to push it there, or --load kind|none, or set ${CONTAINERD_ADDRESS} to the "
+        "containerd socket of a node on this machine"
     )
 
 
@@ -73,13 +75,12 @@ def make_available(image: str, how: Load, registry: str | None, context: str) ->
 
 
 def _load_into_local_node(image: str) -> None:
-    cache = Path(os.environ.get("BEREIT_CACHE", Path.home() / ".cache/bereit"))
-    socket = Path(os.environ.get("BEREIT_CLUSTER_DIR", cache / "cluster")) / "containerd" / "containerd.sock"
+    address = os.environ.get(CONTAINERD_ADDRESS)
+    if not address:
+        raise CliError(f"--load local needs ${CONTAINERD_ADDRESS}: the containerd socket of the node on this machine")
+    socket = Path(address)
     if not socket.exists():
-        raise CliError(
-            f"the local cluster's containerd is not running ({socket} missing): start it with "
-            "e2e/cluster/up.sh full, or pass --registry"
-        )
+        raise CliError(f"no containerd listens at {socket} (${CONTAINERD_ADDRESS}): is the node running? Otherwise pass --registry")
     _require("ctr", "install containerd's ctr (e2e/cluster/install-deps.sh)")
     save = subprocess.Popen(["docker", "save", image], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     load = subprocess.run(
@@ -95,8 +96,8 @@ def _load_into_local_node(image: str) -> None:
         raise CliError(f"could not save image {image} from docker: {_last_line(save_error)}")
     if load.returncode != 0:
         raise CliError(
-            f"could not import image {image} into the local node: {_last_line(load.stderr)}; is the local "
-            "cluster running (e2e/cluster/up.sh full)? Otherwise pass --registry or --load none"
+            f"could not import image {image} into the node's containerd at {socket}: {_last_line(load.stderr)}; "
+            "pass --registry or --load none otherwise"
         )
 
 

@@ -1,7 +1,7 @@
 """A local model file or folder as an OCI image whose /model folder holds it (source oci://…).
 
-The layout follows the seeds: a registered file lands at AZUREML_MODEL_DIR/<file>, a folder
-at AZUREML_MODEL_DIR/<folder>/… (seed 000 loads `$AZUREML_MODEL_DIR/models/model.h5`).
+The layout follows Azure Machine Learning: a registered file lands at AZUREML_MODEL_DIR/<file>, a folder
+at AZUREML_MODEL_DIR/<folder>/… (Azure's Keras tutorial loads `$AZUREML_MODEL_DIR/models/model.h5`).
 The tag is a digest of the content, so registering the same files twice builds nothing new
 and a retried registration (a version taken meanwhile) reuses the image.
 """

@@ -1,4 +1,4 @@
-"""`bereit package`: one image with the model, the scoring code and its packages (the seeds'
+"""`bereit package`: one image with the model, the scoring code and its packages (Azure Machine Learning's
 Model.package), built on the serving runtime. `docker run -p 8080:8080 IMAGE` serves it; as an
 InferenceService image (environment.image, code.imagePath) the operator's settings override
 the defaults baked in here.
