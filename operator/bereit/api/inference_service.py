@@ -1,4 +1,8 @@
-"""InferenceService: models deployed as one scoring web service."""
+"""InferenceService: models deployed as one scoring web service.
+
+Longer than other modules on purpose: the spec's sections (inference, resources, scaling, auth,
+scoring limits, probes, collection) and their descriptions are one CRD's schema, read together.
+"""
 
 from __future__ import annotations
 

@@ -4,6 +4,9 @@ Objects go in and come out as plain dicts in their wire form. Writes are server-
 with one field manager, merge or JSON patches, and creates; every request is retried with
 backoff on 429, 5xx and connection errors (and on 409 Conflict where that is safe). Request
 bodies are never logged: a Secret's keys pass through here.
+
+Longer than the other modules on purpose: every request the operator makes (besides kopf's
+watches) goes through this one module, so retries, errors and counting live in one place.
 """
 
 from __future__ import annotations

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
+from pydantic import ValidationError
+
 from bereit.api import MINIMUM_VCPUS, ComputeTarget, InferenceService, Purpose
 from bereit.api.compute_target import Toleration
-from bereit.api.conditions import FALSE, READY, TRUE
+from bereit.api.conditions import CAPACITY_RESERVED, FALSE, READY, TRUE
 from bereit.api.quantity import format_bytes, format_cores, parse_quantity
-from bereit.controllers.conditions import Verdict
+from bereit.controllers.conditions import Verdict, is_true
+from bereit.controllers.resolution import without_status
 from bereit.render.resources import effective_cpu
 
 # Taints that keep pods off a node unless tolerated; PreferNoSchedule only discourages.
@@ -182,3 +185,25 @@ class CapacityLedger:
             if not entries:
                 self._reserved.pop((namespace, target), None)
         return target
+
+
+def seed_ledger(
+    ledger: CapacityLedger, services: Iterable[Mapping[str, Any]], target_body: Callable[[str, str], Mapping[str, Any] | None]
+) -> None:
+    """After a start, the reservations are those the services' statuses report (once)."""
+    if ledger.seeded:
+        return
+    ledger.seeded = True
+    for body in services:
+        if not is_true((body.get("status") or {}).get("conditions"), CAPACITY_RESERVED):
+            continue
+        namespace = body["metadata"]["namespace"]
+        try:
+            service = InferenceService.model_validate(without_status(body))
+            found = target_body(namespace, service.spec.compute_target)
+            if found is None:
+                continue
+            target = ComputeTarget.model_validate(without_status(found))
+        except ValidationError:
+            continue
+        ledger.reserve(namespace, service.spec.compute_target, service.metadata.name, cpu_need(service, target))

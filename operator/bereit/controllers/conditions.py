@@ -19,8 +19,8 @@ from bereit.api.conditions import (
     MODELS_RESOLVED,
     READY,
     RECONCILING,
-    STALLED,
     SPEC_VALID,
+    STALLED,
     TRUE,
     UNKNOWN,
 )

@@ -282,7 +282,7 @@ async def reconcile(op: Operator, key: tuple[str, str]) -> None:
     served = step.old.get("models") or []
     target = None
     if service is not None:
-        seed_ledger(op)
+        capacity.seed_ledger(op.ledger, op.caches.services(), op.caches.target)
         target = step.target(service)
         code_ok, code_digest = step.code_digest(service)
         resolution = resolve(
@@ -348,23 +348,3 @@ async def finish(step: Pass, service: InferenceService | None, target: ComputeTa
 def _ready_reason(status: dict) -> str | None:
     condition = conditions.find(status.get("conditions"), READY)
     return condition.get("reason") if condition else None
-
-
-def seed_ledger(op: Operator) -> None:
-    """After a start, the reservations are those the services' statuses report."""
-    if op.ledger.seeded:
-        return
-    op.ledger.seeded = True
-    for body in op.caches.services():
-        status = body.get("status") or {}
-        if not conditions.is_true(status.get("conditions"), CAPACITY_RESERVED):
-            continue
-        try:
-            service = InferenceService.model_validate(without_status(body))
-            target_body = op.caches.target(body["metadata"]["namespace"], service.spec.compute_target)
-            if target_body is None:
-                continue
-            target = ComputeTarget.model_validate(without_status(target_body))
-        except ValidationError:
-            continue
-        op.ledger.reserve(body["metadata"]["namespace"], service.spec.compute_target, service.metadata.name, capacity.cpu_need(service, target))

@@ -3,6 +3,9 @@
 Every key of the files either lands in the spec (and the spec path remembers where it came
 from, so a validation error names the user's key), or is named in a warning that says why it
 has no effect. Nothing is dropped silently.
+
+Longer than other modules on purpose: the tables of every key the two files may hold, and
+the conversions they need, stay in one place so a key is looked up once.
 """
 
 from __future__ import annotations

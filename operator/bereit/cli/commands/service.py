@@ -1,4 +1,8 @@
-"""bereit service … — Azure Machine Learning's Webservice object: state, logs, run, keys, update, delete."""
+"""bereit service … — Azure Machine Learning's Webservice object: state, logs, run, keys, update, delete.
+
+Longer than other modules on purpose: every `bereit service` subcommand is one typer group,
+and its options are declared in the signatures (the other command groups follow the same form).
+"""
 
 from __future__ import annotations
 

@@ -7,6 +7,9 @@ Builds need no network inside `docker build`: the Python wheels are fetched firs
 throw-away container of the base image (so they suit its Python and platform) into a cache
 keyed by base image and requirements. A CA bundle for pip (PIP_CERT, or --pip-cert) is
 bind-mounted read-only into that container only; it never lands in an image layer.
+
+Longer than other modules on purpose: the three image kinds share the wheel cache, the
+build-context packing and the error handling kept here.
 """
 
 from __future__ import annotations
