@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 
-from e2e.cluster import localcluster
+from e2e.cluster import gitops_tools, localcluster
 from e2e.workflow import chart, digits, host, images
 from e2e.workflow.commands import Kubectl
 from e2e.workflow.load import LoadClient
@@ -467,6 +467,53 @@ def test_fastprod_target_on_the_small_node_is_refused_with_its_message(flow: Flo
     assert SMALL_PROD_TARGET in body["status"]["message"] and "12 vCPUs" in body["status"]["message"]
     assert flow.kubectl.get("deployment", "digits-prod", flow.namespace) is None
     flow.kubectl("delete", "inferenceservice", "digits-prod", "-n", flow.namespace, "--wait=true", timeout=120)
+
+
+# --- 11b. what Flux and Argo CD read ------------------------------------------------------
+
+def _gitops_verdicts(flow: Flow, kind: str, name: str, tmp_path: Path) -> tuple[str, str, str]:
+    """kstatus (Flux's health library) and the chart's Argo CD check on the live object."""
+    kstatus, argocd_health = gitops_tools.ensure_tool("kstatus"), gitops_tools.ensure_tool("argocd-health")
+    path = tmp_path / f"{kind}-{name}.json"
+    path.write_text(json.dumps(flow.kubectl.get(kind, name, flow.namespace)))
+    (flux,) = gitops_tools.verdicts([kstatus], [path])
+    (argo,) = gitops_tools.verdicts([argocd_health, str(gitops_tools.HEALTH_LUA)], [path])
+    return flux["status"], argo["status"], argo["message"]
+
+
+@pytest.mark.timeout(600)
+def test_flux_and_argocd_read_live_health(flow: Flow, tmp_path: Path) -> None:
+    """Current for what is Healthy; Failed at once for a missing model, an init() that raises on
+    every start and a target too small for its purpose — never InProgress forever."""
+    flow.need("healthy")
+    for kind, name in (("inferenceservice", digits.SERVICE), ("model", "digits-1"), ("computetarget", TARGET)):
+        assert _gitops_verdicts(flow, kind, name, tmp_path)[:2] == ("Current", "Healthy"), (kind, name)
+    if flow.kubectl.get("computetarget", SMALL_PROD_TARGET, flow.namespace) is not None:
+        found = flow.kubectl.get("computetarget", SMALL_PROD_TARGET, flow.namespace)
+        if not digits.condition(found, "Ready").get("status") == "True":
+            assert _gitops_verdicts(flow, "computetarget", SMALL_PROD_TARGET, tmp_path)[:2] == ("Failed", "Degraded")
+
+    missing = digits.inference_service(7)
+    missing["metadata"]["name"] = "digits-missing"
+    crashing = digits.inference_service(1)
+    crashing["metadata"]["name"] = "digits-crashing"
+    crashing["spec"]["inference"]["code"] = {"inline": {"score.py": "def init():\n    raise ValueError('no model in this folder')\n\n\ndef run(raw_data):\n    return raw_data\n"}}
+    crashing["spec"].pop("autoscale", None)
+    crashing["spec"]["replicas"] = 1
+    flow.kubectl.apply([missing, crashing], flow.namespace)
+    try:
+        for name, reason in (("digits-missing", "ModelNotFound"), ("digits-crashing", "InitFailed")):
+            def stalled(name: str = name) -> tuple[bool, str]:
+                body = flow.kubectl.get("inferenceservice", name, flow.namespace)
+                return digits.condition(body, "Stalled").get("status") == "True", digits.service_summary(body)
+
+            wait_for(f"{name} Stalled", stalled, timeout=300, show=flow.say)
+            flux, argo, message = _gitops_verdicts(flow, "inferenceservice", name, tmp_path)
+            flow.say(f"{name}: kstatus {flux}, Argo CD {argo}: {message}")
+            assert (flux, argo) == ("Failed", "Degraded") and message.startswith(f"{reason}: "), message
+    finally:
+        flow.kubectl("delete", "inferenceservice", "digits-missing", "digits-crashing", "-n", flow.namespace,
+                     "--ignore-not-found", "--wait=true", timeout=180)
 
 
 # --- 12. delete -----------------------------------------------------------------------------

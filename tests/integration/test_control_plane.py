@@ -12,7 +12,7 @@ from bereit import constants
 
 
 def _crds(kube_cluster) -> list[dict]:
-    import localcluster
+    from e2e.cluster import localcluster
 
     return [yaml.safe_load(path.read_text()) for path in localcluster.crd_files()]
 

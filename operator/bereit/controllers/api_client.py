@@ -93,7 +93,7 @@ def _error_class(status: int, reason: str) -> type[ApiError]:
     if status == 404:
         return ObjectNotFound
     if status == 409:
-        return ObjectExists if reason == "ObjectExists" else Conflict
+        return ObjectExists if reason == "AlreadyExists" else Conflict
     if status in (400, 422):
         return Invalid
     if status == 429 or status >= 500 or status == 0:

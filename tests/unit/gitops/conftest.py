@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.gitops.tools import ToolMissing, ensure_tool
+from e2e.cluster.gitops_tools import ToolMissing, ensure_tool
 
 
 def _tool(name: str) -> str:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from bereit.api import ComputeTarget, InferenceService, Model
-from tests.unit.gitops.tools import HEALTH_LUA, TESTDATA, verdicts
+from e2e.cluster.gitops_tools import HEALTH_LUA, TESTDATA, verdicts
 
 KINDS = {"InferenceService": InferenceService, "Model": Model, "ComputeTarget": ComputeTarget}
 # Argo CD's health for each kstatus verdict: the two tools must agree on every case but one.

@@ -13,8 +13,8 @@ import pytest
 
 from bereit.controllers import compute_target, model
 from bereit.controllers.inference_service import reconcile
+from e2e.cluster.gitops_tools import HEALTH_LUA, verdicts
 from tests.unit.controllers.world import NAMESPACE, operator_for, standard_world
-from tests.unit.gitops.tools import HEALTH_LUA, verdicts
 from tests.unit.specs import model_body
 
 

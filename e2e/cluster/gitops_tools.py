@@ -13,9 +13,9 @@ import shutil
 import subprocess
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 CLUSTER = REPO / "e2e" / "cluster"
-TESTDATA = Path(__file__).resolve().parent / "testdata"
+TESTDATA = REPO / "tests" / "unit" / "gitops" / "testdata"
 HEALTH_LUA = REPO / "charts" / "bereit" / "argocd" / "health.lua"
 
 
