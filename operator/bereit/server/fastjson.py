@@ -36,28 +36,37 @@ import orjson
 _orjson_loads = orjson.loads
 _std_loads, _std_load = _json.loads, _json.load
 
-# One byte per class: digits -> "0", openers -> "[", anything else -> " ".
-_CLASSES = bytes(48 if 48 <= b <= 57 else 91 if b in b"[{" else 32 for b in range(256))
+# One byte per class: digits -> "0", "." -> ".", openers -> "[", anything else -> " ".
+_CLASSES = bytes(48 if 48 <= b <= 57 else b if b in b".[" else 91 if b == 123 else 32 for b in range(256))
 # The shortest digit run that can be an integer outside orjson's range ([-2**63, 2**64)).
 _LONG_NUMBER = b"0" * 19
+_NOT_MARKS = bytes(b for b in range(256) if b not in b'[]{}"\\')
 _BRACKETS = bytes.maketrans(b"{}", b"[]")
-_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = {ord("["): 1, ord("]"): -1}
 # The standard library's scanner and Python frames share one recursion count (CPython 3.11:
 # nesting + stack depth reaching the limit less ~3 raises); room kept on top of that.
 _STACK_MARGIN = 20
 
 
+def _long_integer(marks: bytes) -> bool:
+    """Whether ``marks`` (the text in classes) has a run of 19 or more digits that starts a
+    number: after a point it is a fraction's, a float's whatever its length."""
+    return marks.startswith(_LONG_NUMBER) or b" " + _LONG_NUMBER in marks or b"[" + _LONG_NUMBER in marks
+
+
 def _nesting(text: bytes) -> int:
     """How deeply containers nest in ``text`` (valid JSON): strings dropped, brackets counted."""
-    plain = b"".join(text.replace(b"\\\\", b"").replace(b'\\"', b"").split(b'"')[::2])
-    return max(accumulate(map(_STEP.__getitem__, plain.translate(_BRACKETS, _NOT_BRACKETS))), default=0)
+    marks = text.translate(None, _NOT_MARKS)
+    if b"\\" in marks:  # escaped quotes and backslashes out first, so quotes pair up
+        marks = text.replace(b"\\\\", b"").replace(b'\\"', b"").translate(None, _NOT_MARKS)
+    brackets = b"".join(marks.split(b'"')[::2]).translate(_BRACKETS)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0)
 
 
 def _read_alike(text: bytes) -> bool:
     """True when the standard library reads ``text`` (valid JSON to orjson) exactly as orjson did."""
     marks = text.translate(_CLASSES)
-    if _LONG_NUMBER in marks:
+    if _LONG_NUMBER in marks and _long_integer(marks):
         return False
     nesting = marks.count(b"[")  # at least as deep as the text nests
     room = sys.getrecursionlimit() - _STACK_MARGIN

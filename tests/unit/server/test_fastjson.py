@@ -278,9 +278,21 @@ async def test_an_azure_ml_script_parsing_its_body_answers_alike_either_way(tmp_
     assert nan.status_code == 500 and "ValueError" in nan.json()["error"]
 
 
+@pytest.mark.parametrize("scale", [1, 7, 70_000])  # 1.0; 0.14285714285714285; 0.00014285714285714287
 @pytest.mark.parametrize("rows", [1, 100, 1000])
-def test_a_body_of_rows_is_read_by_orjson(monkeypatch, rows):
-    body = json.dumps({"data": [[i / 7 for i in range(64)]] * rows})
+def test_a_body_of_rows_is_read_by_orjson(monkeypatch, rows, scale):
+    body = json.dumps({"data": [[i / scale for i in range(64)]] * rows})
     monkeypatch.setattr(fastjson, "_std_loads", None)  # calling it would raise
     assert fastjson.loads(body) == STDLIB_LOADS(body)
     assert fastjson.loads(body.encode()) == STDLIB_LOADS(body)
+
+
+@pytest.mark.parametrize(
+    "doc",
+    ["0.0001234567890123456789", "[0.00012345678901234567891234]", '{"a": 1.2345678901234567890123e-5}',
+     "[1234567890123456789.5]", "[1e1234567890123456789]", '["12345678901234567890"]', "[-1234567890123456789]",
+     "1234567890123456789", "[9223372036854775807, 12345678901234567890]"],
+)
+def test_long_digit_runs_read_alike(doc):
+    same(doc)
+    same(doc.encode())
