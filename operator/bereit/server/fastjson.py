@@ -11,8 +11,8 @@ not exactly ``str``/``bytes``/``bytearray``, anything orjson refuses (NaN and In
 that overflow to infinity, lone surrogates, byte order marks, UTF-16/32 bytes, invalid JSON), and
 the two kinds of input both accept but read differently:
 
-- integers beyond 64 bits, which orjson turns into floats: any run of 19 or more digits in the
-  text sends it to the standard library;
+- integers beyond 64 bits, which orjson turns into floats: a run of 19 or more digits that starts
+  a number (not a fraction's) sends the text to the standard library;
 - nesting deep enough that the standard library, counting the caller's stack, would raise
   RecursionError where orjson (up to 1024 levels) answers.
 
@@ -44,7 +44,8 @@ _NOT_MARKS = bytes(b for b in range(256) if b not in b'[]{}"\\')
 _BRACKETS = bytes.maketrans(b"{}", b"[]")
 _STEP = {ord("["): 1, ord("]"): -1}
 # The standard library's scanner and Python frames share one recursion count (CPython 3.11:
-# nesting + stack depth reaching the limit less ~3 raises); room kept on top of that.
+# nesting + stack depth reaching the limit less ~3 raises; later versions count the scanner's
+# C recursion apart, with more room); a margin kept on top of that.
 _STACK_MARGIN = 20
 
 
@@ -100,19 +101,30 @@ def load(fp, *args, **kwargs):
     return loads(fp.read())
 
 
-def _module() -> ModuleType:
-    """A stand-in for ``json``: its own ``loads`` and ``load``; any other name is looked up on the
-    real module when used, so it stays the standard library's as it is then."""
-    module = ModuleType(_json.__name__, _json.__doc__)
+class _Json(ModuleType):
+    """``json`` for the entry script: its own ``loads`` and ``load``; any other name is read from
+    the real module when used, and assignments go to the real module as they would without this
+    stand-in (one to ``loads``/``load`` is then the script's too)."""
+
+    def __getattr__(self, name: str):
+        return getattr(_json, name)
+
+    def __setattr__(self, name: str, value) -> None:
+        setattr(_json, name, value)
+        if name in ("loads", "load"):
+            super().__setattr__(name, value)
+
+    def __dir__(self) -> list[str]:
+        return dir(_json)
+
+
+def _module() -> _Json:
+    module = _Json(_json.__name__, _json.__doc__)
     for name in ("__file__", "__spec__", "__loader__", "__package__", "__path__"):
-        setattr(module, name, getattr(_json, name))
-    module.loads, module.load = loads, load
-    module.__getattr__ = lambda name: getattr(_json, name)
-    module.__dir__ = lambda: sorted({*dir(_json), "loads", "load"})
+        ModuleType.__setattr__(module, name, getattr(_json, name))
+    ModuleType.__setattr__(module, "loads", loads)
+    ModuleType.__setattr__(module, "load", load)
     return module
-
-
-json = _module()
 
 
 def scope(module: ModuleType) -> None:
@@ -120,9 +132,11 @@ def scope(module: ModuleType) -> None:
     the fast ones (its own namespace only). A ``json`` whose functions something in the process
     has already replaced is left as it is."""
     replaced = _json.loads is not _std_loads or _json.load is not _std_load
+    own = None  # the script's own stand-in: what it assigns to its loads stays its own
     for name, value in list(vars(module).items()):
         if value is _json and not replaced:
-            setattr(module, name, json)
+            own = own or _module()
+            setattr(module, name, own)
         elif value is _std_loads:
             setattr(module, name, loads)
         elif value is _std_load:

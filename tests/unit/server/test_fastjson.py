@@ -216,7 +216,7 @@ def scoped_script(folder, name):
 
 def test_the_entry_script_gets_the_fast_json_and_the_process_keeps_the_standard_one(tmp_path):
     module = entry.load(scoped_script(tmp_path, "scoped_script.py")).module
-    assert module.json is module.j is fastjson.json
+    assert module.json is module.j and module.json is not json
     assert module.loads is fastjson.loads and module.read is fastjson.load
     assert module.json.loads is fastjson.loads and module.json.load is fastjson.load
     # everything else is the standard library's
@@ -232,6 +232,15 @@ def test_the_entry_script_gets_the_fast_json_and_the_process_keeps_the_standard_
 def test_with_the_setting_off_the_script_keeps_the_standard_library(tmp_path):
     module = entry.load(scoped_script(tmp_path, "plain_script.py"), fast_json=False).module
     assert module.json is json and module.loads is STDLIB_LOADS and module.read is json.load
+
+
+def test_what_the_script_assigns_to_its_json_lands_on_the_real_module(tmp_path, monkeypatch):
+    script = "import json\ndef init():\n    json.loads = lambda s: 'mine'\n    json.extra = 1\ndef run(d): return json.loads(d)\n"
+    monkeypatch.setattr(json, "loads", STDLIB_LOADS)  # undone after the test
+    module = entry.load(write_script(tmp_path, script, "assigning_script.py")).module
+    module.init()
+    assert module.run("[1]") == "mine" and json.loads("[1]") == "mine" and json.extra == 1
+    monkeypatch.delattr(json, "extra")
 
 
 def test_a_json_replaced_in_the_process_is_left_alone(tmp_path, monkeypatch):
@@ -266,7 +275,7 @@ def test_a_setting_that_is_not_on_or_off_is_refused():
 async def test_an_azure_ml_script_parsing_its_body_answers_alike_either_way(tmp_path, digits_model, fast_json):
     folder, rows, expected = digits_model
     app = started_app(tmp_path, SEED_SCRIPT, model_dir=folder, fast_json=fast_json)
-    assert (app.entry.module.json is fastjson.json) is fast_json
+    assert (app.entry.module.json.loads is fastjson.loads) is fast_json
     async with client(app) as http:
         good = await http.post("/score", json={"data": rows})
         broken = await http.post("/score", content=b'{"data": [1,', headers={"content-type": "application/json"})
