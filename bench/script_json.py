@@ -18,10 +18,10 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-import inprocess  # noqa: E402
-import model as bench_model  # noqa: E402
+import inprocess
+import model as bench_model
 
-from bereit.server import fastjson  # noqa: E402
+from bereit.server import fastjson
 
 
 def main() -> None:

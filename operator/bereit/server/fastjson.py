@@ -86,7 +86,9 @@ def loads(s, *args, **kwargs):
     if not args and not kwargs and (kind is str or kind is bytes or kind is bytearray):
         try:
             value = _orjson_loads(s)
-        except Exception:  # noqa: BLE001 - whatever orjson refuses, the standard library answers
+        # Whatever orjson refuses, the standard library answers, outside this block so that its
+        # exception carries no orjson error as its context.
+        except Exception:  # noqa: BLE001, S110
             pass
         else:
             if _read_alike(s.encode() if kind is str else s):

@@ -152,7 +152,7 @@ def test_deep_nesting_reads_or_raises_alike_whatever_the_callers_stack(nesting, 
     for doc in ("[" * nesting + "]" * nesting, '{"a":' * nesting + "1" + "}" * nesting,
                 "[" * nesting + '"]]"' + "]" * nesting, "[[]," * nesting + "[]" + "]" * nesting):
 
-        def at_depth(k, fn):
+        def at_depth(k, fn, doc=doc):
             return at_depth(k - 1, fn) if k else outcome(fn, doc)
 
         assert at_depth(stack, fastjson.loads) == at_depth(stack, STDLIB_LOADS), (nesting, stack, doc[:40])
@@ -189,6 +189,7 @@ def test_the_error_is_the_standard_librarys_with_its_document():
     with pytest.raises(json.JSONDecodeError) as caught:
         fastjson.loads(body)
     assert caught.value.doc is body and caught.value.pos == 1
+    assert caught.value.__context__ is None  # orjson's refusal is not in its traceback
     assert type(caught.value) is json.JSONDecodeError
 
 
