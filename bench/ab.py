@@ -6,6 +6,8 @@ round after round, and the medians are compared.
 
     git worktree add /tmp/bereit-before HEAD
     python3 bench/ab.py /tmp/bereit-before . [--rounds 5] [--seconds 3] [--script score.py]
+
+One tree with a setting off and on: ``python3 bench/ab.py . . --before-env BEREIT_FAST_JSON=off``.
 """
 
 from __future__ import annotations
@@ -34,7 +36,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=int, default=3)
     parser.add_argument("--script", default="score.py", help="score.py (seed style) or score_schema.py")
+    for side in ("before", "after"):
+        parser.add_argument(
+            f"--{side}-env", action="append", default=[], metavar="NAME=VALUE", help=f"an environment variable for {side}"
+        )
     args = parser.parse_args()
+    envs = {side: dict(item.split("=", 1) for item in getattr(args, f"{side}_env")) for side in ("before", "after")}
 
     bench_run.RAW.mkdir(parents=True, exist_ok=True)
     model_dir = bench_model.build()
@@ -46,7 +53,7 @@ def main() -> None:
     cells: dict[tuple[str, int, int], list[dict]] = {}
     for round_ in range(args.rounds):
         for label, tree in trees.items():
-            server = dataclasses.replace(template, env={"PYTHONPATH": str(tree / "operator")})
+            server = dataclasses.replace(template, env={"PYTHONPATH": str(tree / "operator"), **envs[label]})
             for result in bench_run.measure(server, port, holdout, args.seconds):
                 cells.setdefault((label, result["rows"], result["connections"]), []).append(result)
         print(f"round {round_ + 1} of {args.rounds} done", file=sys.stderr)
@@ -61,7 +68,9 @@ def main() -> None:
                 f"| {median(before, 'cpu_us_per_request'):.0f} | {median(after, 'cpu_us_per_request'):.0f} |"
             )
             print(
-                f"  rounds: before {[round(r['rps']) for r in before]}, after {[round(r['rps']) for r in after]}",
+                f"  rounds: before {[round(r['rps']) for r in before]}, after {[round(r['rps']) for r in after]}; "
+                f"CPU µs/req before {[round(r['cpu_us_per_request']) for r in before]}, "
+                f"after {[round(r['cpu_us_per_request']) for r in after]}",
                 file=sys.stderr,
             )
 

@@ -12,7 +12,7 @@ import argparse
 import dataclasses
 import logging
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from bereit import constants as c
@@ -28,6 +28,9 @@ DEFAULT_MAX_CONCURRENT_REQUESTS = 1
 DEFAULT_MAX_QUEUE_WAIT_MS = 500
 DEFAULT_MAX_QUEUE_LENGTH = 10
 DEFAULT_MAX_REQUEST_BYTES = 10 * 1024 * 1024
+
+# Read by bereit-server only (the operator renders no value for it; users may set it).
+ENV_FAST_JSON = "BEREIT_FAST_JSON"
 
 
 class ConfigError(ValueError):
@@ -52,6 +55,7 @@ class ServerConfig:
     log_format: str = "json"
     access_log: bool = True
     service_name: str = ""
+    fast_json: bool = True
 
     def __post_init__(self) -> None:
         if self.auth_mode not in AUTH_MODES:
@@ -80,8 +84,18 @@ class ServerConfig:
             )
 
 
-# (field, flags, environment variables in order of precedence, type)
-_OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], type]] = [
+def switch(value: str) -> bool:
+    """on/off, true/false, yes/no, 1/0 (any case)."""
+    try:
+        return _SWITCH[value.strip().lower()]
+    except KeyError:
+        raise ValueError(value) from None
+
+
+_SWITCH = {"on": True, "true": True, "yes": True, "1": True, "off": False, "false": False, "no": False, "0": False}
+
+# (field, flags, environment variables in order of precedence, conversion)
+_OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], Callable]] = [
     ("entry_script", ("--entry-script", "--entry_script"), (c.ENV_ENTRY_SCRIPT, c.ENV_AZUREML_ENTRY_SCRIPT), Path),
     ("model_dir", ("--model-dir", "--model_dir"), (c.ENV_MODEL_DIR, c.ENV_AZUREML_MODEL_DIR), Path),
     ("host", ("--host",), (c.ENV_HOST,), str),
@@ -108,6 +122,7 @@ _OPTIONS: list[tuple[str, tuple[str, ...], tuple[str, ...], type]] = [
     ),
     ("log_format", ("--log-format",), (c.ENV_LOG_FORMAT,), str),
     ("service_name", ("--service-name",), (c.ENV_SERVICE_NAME,), str),
+    ("fast_json", ("--fast-json", "--fast_json"), (ENV_FAST_JSON,), switch),
 ]
 
 # azmlinfsrv flags that have no meaning here; accepted so its command lines still start.
@@ -135,6 +150,8 @@ _HELP = {
     "data_collection_sample_rate": "share of requests collected, 0 to 1 (default 1)",
     "log_format": "json (default) or text",
     "service_name": "the InferenceService's name: swagger title, token audience",
+    "fast_json": "on (default) or off: the entry script's own json.loads/json.load on orjson "
+    "wherever the result is the standard library's",
 }
 
 
@@ -149,7 +166,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, dest=None, default=None, help=argparse.SUPPRESS)
 
 
-def _convert(value: str, kind: type, flag: str, env: str):
+def _convert(value: str, kind: Callable, flag: str, env: str):
     try:
         return kind(value)
     except ValueError:

@@ -73,7 +73,7 @@ class DataPlane:
         try:
             ensure_extra_packages()  # BEREIT_EXTRA_PACKAGES, installed before the script imports them
             entry_mod.set_model_dir(self.config.model_dir)
-            script = entry_mod.load(self.config.entry_script)
+            script = entry_mod.load(self.config.entry_script, fast_json=self.config.fast_json)
             self.pool.call(script.init)
         except EntryScriptError as exc:
             self.init_error = exc

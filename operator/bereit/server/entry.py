@@ -25,7 +25,7 @@ from typing import Any
 
 from bereit import constants as c
 
-from . import compat
+from . import compat, fastjson
 from .compat.aml_request import RAWHTTP_ATTR
 from .typed_inputs import NumpyArgument, numpy_arguments
 
@@ -180,8 +180,12 @@ def _schemas(run: Callable) -> tuple[dict | None, dict | None]:
     return recorded.get("input_schema"), recorded.get("output_schema")
 
 
-def load(path: Path) -> EntryScript:
-    """Import the entry script and inspect run(); init() is not called here."""
+def load(path: Path, fast_json: bool = True) -> EntryScript:
+    """Import the entry script and inspect run(); init() is not called here.
+
+    With ``fast_json`` the script's own ``json.loads``/``json.load`` run on orjson wherever the
+    result is the standard library's (``fastjson``).
+    """
     path = Path(path).resolve()
     if not path.is_file():
         raise EntryScriptError(
@@ -189,6 +193,8 @@ def load(path: Path) -> EntryScript:
         )
     compat.install()
     module = _import(path)
+    if fast_json:
+        fastjson.scope(module)
     for fn in ("init", "run"):
         if not callable(getattr(module, fn, None)):
             raise EntryScriptError(f"the entry script defines no {fn}() function", str(path))

@@ -19,7 +19,7 @@ LAYERS = [
     {"scoring"},  # … and /score
     {"dataplane", "payloads"},
     {"auth", "tokens", "collect", "config", "fetch", "limits", "logs", "metrics", "packages", "pool", "responses", "swagger"},
-    {"entry", "typed_inputs", "compat"},
+    {"entry", "typed_inputs", "compat", "fastjson"},
 ]
 OUTSIDE_ALLOWED = {"bereit.constants"}
 
