@@ -108,9 +108,6 @@ class AppliedChildren:
     def __init__(self) -> None:
         self._by_service: dict[ServiceKey, dict[str, AppliedChild]] = {}
 
-    def get(self, namespace: str, service: str, ref: str) -> AppliedChild | None:
-        return self._by_service.get((namespace, service), {}).get(ref)
-
     def of(self, namespace: str, service: str) -> dict[str, AppliedChild]:
         return dict(self._by_service.get((namespace, service), {}))
 
@@ -205,7 +202,7 @@ class ChildApplier:
             rendered, rendering = self.renders.manifests(resolved)
             manifests = {child_ref(m["kind"], m["metadata"]["name"]): m for m in rendered}
         mounted = [c for c in todo.changes if c.ref.startswith(f"{CONFIG_MAP.kind}/")]
-        rest = [c for c in todo.changes if c not in mounted]
+        rest = [c for c in todo.changes if not c.ref.startswith(f"{CONFIG_MAP.kind}/")]
         outcome = ApplyOutcome()
         waits = [before_pods] if before_pods is not None else []
         try:
